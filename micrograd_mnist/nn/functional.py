@@ -1,0 +1,47 @@
+"""Losses and activations as functions of Tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from ..tensor import Tensor
+
+
+def cross_entropy(logits: Tensor, labels) -> Tensor:
+    """Mean negative log-likelihood of `labels` (ints) under softmax(`logits`).
+
+    One fused op (log-softmax + pick + mean): stable for large logits, and its
+    gradient is simply (softmax − onehot) / N.
+    """
+    labels = np.asarray(labels)
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy expects logits of shape (batch, classes), got {logits.shape}")
+    if labels.shape != logits.shape[:1] or labels.dtype.kind not in "iu":
+        raise ValueError(f"cross_entropy expects labels as {logits.shape[0]} integers (one per row of logits), "
+                         f"got an array of shape {labels.shape} and dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise ValueError(f"cross_entropy labels must lie in [0, {logits.shape[1]}), got values from "
+                         f"{labels.min()} to {labels.max()}")
+    return Tensor._from_op(ops.cross_entropy, (logits,), (labels,))
+
+
+def mse(pred: Tensor, target) -> Tensor:
+    """Mean squared error."""
+    return ((pred - target) ** 2).mean()
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    return x - x.logsumexp(axis=axis, keepdims=True)
+
+
+def relu(x: Tensor) -> Tensor:
+    return x.relu()
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return x.sigmoid()
+
+
+def tanh(x: Tensor) -> Tensor:
+    return x.tanh()

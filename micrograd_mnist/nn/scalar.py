@@ -1,0 +1,100 @@
+"""The scalar mirror of `nn`: the same layers built from `Value`s, one number per node.
+
+It loads a Tensor model's `state_dict()`, so one network can run in both
+engines and every gradient can be compared number by number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..value import Value
+
+
+class Linear:
+    """y_j = Σ_i x_i · W[i][j] + b_j, with W stored (in, out) like `nn.Linear`."""
+
+    def __init__(self, in_features: int, out_features: int, name: str = "", value: type = Value) -> None:
+        self.in_features, self.out_features, self.name = in_features, out_features, name
+        self.weight = [[_leaf(value, f"W{name}[{i},{j}]") for j in range(out_features)] for i in range(in_features)]
+        self.bias = [_leaf(value, f"b{name}[{j}]") for j in range(out_features)]
+
+    def __call__(self, x: Sequence) -> list[Value]:
+        if len(x) != self.in_features:
+            raise ValueError(f"layer {self.name} {self!r} expects {self.in_features} inputs, got {len(x)}")
+        return [sum((xi * row[j] for xi, row in zip(x, self.weight)), self.bias[j]) for j in range(self.out_features)]
+
+    def named_parameters(self) -> dict[str, list]:
+        return {"weight": self.weight, "bias": self.bias}
+
+    def __repr__(self) -> str:
+        return f"Linear({self.in_features} → {self.out_features})"
+
+
+def _leaf(value: type, label: str):
+    v = value(0.0)
+    v.label = label  # set afterwards so any Value class with a `label` slot or dict works (micrograd's too)
+    return v
+
+
+class Activation:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, x: Sequence[Value]) -> list[Value]:
+        return [getattr(v, self.name)() for v in x]
+
+    def named_parameters(self) -> dict[str, list]:
+        return {}
+
+
+class MLP:
+    """`nn.MLP(sizes, activation)` in Values; parameter names match its state dict.
+
+    `value` picks the scalar class: ours by default, or any class with the same
+    operators (the speed benchmark drives micrograd's through this very code).
+    """
+
+    def __init__(self, sizes: Sequence[int], activation: str = "relu", value: type = Value) -> None:
+        self.layers: list = []
+        for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+            self.layers.append(Linear(n_in, n_out, name=str(len(self.layers)), value=value))
+            if i < len(sizes) - 2:
+                self.layers.append(Activation(activation))
+
+    def __call__(self, x: Sequence) -> list[Value]:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def named_parameters(self) -> dict[str, list]:
+        return {f"{i}.{name}": p for i, layer in enumerate(self.layers) for name, p in layer.named_parameters().items()}
+
+    def parameters(self) -> list[Value]:
+        return [v for p in self.named_parameters().values() for v in np.ravel(np.array(p, dtype=object))]
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        for name, nested in self.named_parameters().items():
+            array = np.asarray(state[name], dtype=np.float64)
+            holders = np.array(nested, dtype=object)
+            if array.shape != holders.shape:
+                raise ValueError(f"state dict entry {name!r} has shape {array.shape}, the model needs {holders.shape}")
+            for v, x in zip(holders.ravel(), array.ravel()):
+                v.data = float(x)
+
+    def grads(self) -> dict[str, np.ndarray]:
+        """Every parameter's gradient, shaped like the Tensor model's parameters."""
+        return {name: np.vectorize(lambda v: v.grad, otypes=[float])(np.array(p, dtype=object))
+                for name, p in self.named_parameters().items()}
+
+
+def cross_entropy(logits: Sequence[Value], label: int) -> Value:
+    """−log softmax(logits)[label], built from exp, log and sums.
+
+    Shifting by the max is a constant (no gradient flows through it), which is
+    exactly why the fused Tensor op may use it too.
+    """
+    shift = max(z.data for z in logits)
+    return sum((z - shift).exp() for z in logits).log() + shift - logits[label]

@@ -1,0 +1,93 @@
+"""Optimizers: `SGD` (momentum, weight decay) and `Adam`, updating parameters in place.
+
+They work on Tensors and on Values alike: the updates are written with
+augmented assignments, which act in place on arrays and rebind floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+class Optimizer:
+    def __init__(self, params: Iterable, lr: float) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("optimizer got an empty parameter list: pass model.parameters()")
+        if not lr > 0:
+            raise ValueError(f"learning rate must be positive, got {lr}")
+        self.lr = lr
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.zero_grad()
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+
+def _copy(g):
+    return g.copy() if isinstance(g, np.ndarray) else g
+
+
+class SGD(Optimizer):
+    """p -= lr · (momentum buffer of (grad + weight_decay · p)), as in torch.optim.SGD."""
+
+    def __init__(self, params: Iterable, lr: float = 0.01, momentum: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
+        super().__init__(params, lr)
+        self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
+        self.buffers: list = [None] * len(self.params)
+
+    def step(self) -> None:
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                continue
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
+            if self.momentum:
+                buf = self.buffers[i]
+                if buf is None:
+                    buf = _copy(g)
+                else:
+                    buf *= self.momentum
+                    buf += g
+                self.buffers[i] = buf
+                g = g + self.momentum * buf if self.nesterov else buf
+            p.data -= self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), with bias correction; weight_decay is L2 added to the gradient."""
+
+    def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        self.m: list = [None] * len(self.params)
+        self.v: list = [None] * len(self.params)
+        self.t = 0
+
+    def step(self) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        step_size = self.lr / (1 - b1 ** self.t)
+        v_scale = 1 / (1 - b2 ** self.t)
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if g is None:
+                continue
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
+            if self.m[i] is None:
+                self.m[i], self.v[i] = g * 0, g * 0  # fresh zeros of g's shape and dtype
+            m, v = self.m[i], self.v[i]
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            self.m[i], self.v[i] = m, v
+            p.data -= step_size * m / ((v * v_scale) ** 0.5 + self.eps)
