@@ -33,7 +33,7 @@ def no_grad() -> Iterator[None]:
 class Tensor:
     """An ndarray that remembers how it was made: `Tensor(np.ones((2, 3)), label="x")`."""
 
-    __slots__ = ("data", "grad", "op", "parents", "params", "requires_grad", "label")
+    __slots__ = ("data", "grad", "op", "parents", "params", "requires_grad", "label", "_visited")
 
     def __init__(self, data, requires_grad: bool = False, label: str | None = None, dtype=None):
         if isinstance(data, Tensor):
@@ -47,14 +47,14 @@ class Tensor:
         self.params: tuple = ()
         self.requires_grad = requires_grad
         self.label = label
+        self._visited = None  # toposort's mark
 
     @classmethod
     def _from_op(cls, op: ops.Op, parents: tuple, params: tuple = ()) -> Tensor:
         data = op.forward(np, *[p.data for p in parents], *params)
         out = cls.__new__(cls)
         out.data = data if data.__class__ is np.ndarray else np.asarray(data)
-        out.grad = None
-        out.label = None
+        out.grad = out.label = out._visited = None
         if _grad_enabled and any(p.requires_grad for p in parents):
             out.op, out.parents, out.params, out.requires_grad = op, parents, params, True
         else:

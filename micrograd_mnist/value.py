@@ -14,10 +14,39 @@ from .graph import no_cycle_collection, toposort
 from .ops import SCALAR
 
 
+# Method makers: one function per operator, no per-node closures. Calling the
+# table directly (not through a shared helper) keeps the hot path one frame deep.
+def _unary(op):
+    forward = op.forward
+
+    def method(self):
+        return Value(forward(SCALAR, self.data), None, op, (self,))
+    return method
+
+
+def _binary(op):
+    forward = op.forward
+
+    def method(self, other):
+        if other.__class__ is not Value:
+            other = _lift(other)
+        return Value(forward(SCALAR, self.data, other.data), None, op, (self, other))
+    return method
+
+
+def _reflected(op):  # number (op) Value
+    forward = op.forward
+
+    def method(self, other):
+        other = _lift(other)
+        return Value(forward(SCALAR, other.data, self.data), None, op, (other, self))
+    return method
+
+
 class Value:
     """A scalar with a gradient: `Value(2.0, label="w")`."""
 
-    __slots__ = ("data", "grad", "op", "parents", "params", "label")
+    __slots__ = ("data", "grad", "op", "parents", "params", "label", "_visited")
 
     def __init__(self, data: float, label: str | None = None, _op=None, _parents=(), _params=()):
         if _op is None and data.__class__ is not float:
@@ -28,39 +57,21 @@ class Value:
         self.parents = _parents
         self.params = _params  # constants the op needs (a pow's exponent)
         self.label = label
+        self._visited = None  # toposort's mark
 
-    # --- building the graph ----------------------------------------------
-    def _unary(self, op, *params):
-        return Value(op.forward(SCALAR, self.data, *params), None, op, (self,), params)
-
-    def _binary(self, op, other):
-        if other.__class__ is not Value:
-            other = _lift(other)
-        return Value(op.forward(SCALAR, self.data, other.data), None, op, (self, other))
-
-    def _rbinary(self, op, other):
-        return _lift(other)._binary(op, self)
-
-    def __add__(self, other): return self._binary(ops.add, other)
-    def __radd__(self, other): return self._rbinary(ops.add, other)
-    def __sub__(self, other): return self._binary(ops.sub, other)
-    def __rsub__(self, other): return self._rbinary(ops.sub, other)
-    def __mul__(self, other): return self._binary(ops.mul, other)
-    def __rmul__(self, other): return self._rbinary(ops.mul, other)
-    def __truediv__(self, other): return self._binary(ops.div, other)
-    def __rtruediv__(self, other): return self._rbinary(ops.div, other)
-    def __neg__(self): return self._unary(ops.neg)
+    # --- building the graph: each operator is the op table's forward rule ---
+    __add__, __radd__ = _binary(ops.add), _reflected(ops.add)
+    __sub__, __rsub__ = _binary(ops.sub), _reflected(ops.sub)
+    __mul__, __rmul__ = _binary(ops.mul), _reflected(ops.mul)
+    __truediv__, __rtruediv__ = _binary(ops.div), _reflected(ops.div)
+    __neg__ = _unary(ops.neg)
+    exp, log, tanh = _unary(ops.exp), _unary(ops.log), _unary(ops.tanh)
+    sigmoid, relu = _unary(ops.sigmoid), _unary(ops.relu)
 
     def __pow__(self, p: float) -> Value:
         if not isinstance(p, Real) or isinstance(p, bool):
             raise TypeError(f"Value ** p needs p to be a plain number (a constant exponent), got {type(p).__name__}")
-        return self._unary(ops.pow, p)
-
-    def exp(self) -> Value: return self._unary(ops.exp)
-    def log(self) -> Value: return self._unary(ops.log)
-    def tanh(self) -> Value: return self._unary(ops.tanh)
-    def sigmoid(self) -> Value: return self._unary(ops.sigmoid)
-    def relu(self) -> Value: return self._unary(ops.relu)
+        return Value(ops.pow.forward(SCALAR, self.data, p), None, ops.pow, (self,), (p,))
 
     # --- backprop ----------------------------------------------------------
     def backward(self) -> None:

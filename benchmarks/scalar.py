@@ -1,0 +1,75 @@
+"""Scalar engine speed: our `Value` against micrograd 0.1.0's, in one run.
+
+1. micrograd's demo step (2-16-16-1 ReLU MLP, 100 two-moons points, max-margin
+   loss + 1e-4·L2, backward, SGD update), the same code driving both Value
+   classes, alternating step by step. Prints ms per step and the speed-up.
+2. Backward through a long chain: per-node cost at 1,000,000 nodes against
+   10,000 nodes (recursion-free and linear if the ratio stays near 1).
+
+Run: `make bench` or `python benchmarks/scalar.py [--steps N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+
+from micrograd_mnist import Value
+from micrograd_mnist.moons import make_model, make_moons, step
+
+
+def demo_steps(steps: int) -> None:
+    try:
+        from micrograd.engine import Value as MicrogradValue
+    except ImportError:
+        raise SystemExit("micrograd is not installed: pip install -e '.[dev]' (micrograd==0.1.0)") from None
+    X, y = make_moons(100, seed=1)
+    engines = {"micrograd": MicrogradValue, "ours": Value}
+    models = {name: make_model(value=V, seed=1) for name, V in engines.items()}
+    times = {name: [] for name in engines}
+    losses = {name: [] for name in engines}
+    for k in range(steps):
+        order = list(engines) if k % 2 == 0 else list(reversed(engines))
+        for name in order:
+            gc.collect()  # each engine starts with the other's garbage gone
+            t = time.perf_counter()
+            loss, _ = step(models[name], X, y, k, steps, value=engines[name])
+            times[name].append(time.perf_counter() - t)
+            losses[name].append(loss)
+    ms = {name: 1000 * statistics.median(ts) for name, ts in times.items()}
+    diff = max(abs(a - b) for a, b in zip(losses["micrograd"], losses["ours"]))
+    print(f"demo step ({steps} steps, median): micrograd {ms['micrograd']:.1f} ms, ours {ms['ours']:.1f} ms "
+          f"-> ours is {ms['micrograd'] / ms['ours']:.2f}x faster")
+    print(f"  losses: first {losses['ours'][0]:.6f}, last {losses['ours'][-1]:.6f}, "
+          f"max |ours - micrograd| over all steps {diff:.1e}")
+
+
+def chain_backward(n: int) -> float:
+    """Seconds per node to backprop through v = v * c, n times."""
+    c = Value(1.0000001, label="c")
+    v = x = Value(1.0, label="x")
+    for _ in range(n):
+        v = v * c
+    gc.collect()
+    t = time.perf_counter()
+    v.backward()
+    seconds = time.perf_counter() - t
+    assert abs(x.grad - 1.0000001 ** n) < 1e-6 * x.grad
+    return seconds / n
+
+
+def chains() -> None:
+    small = min(chain_backward(10_000) for _ in range(5))
+    big = chain_backward(1_000_000)
+    print(f"chain backward: 10,000 nodes {small * 1e9:.0f} ns/node, 1,000,000 nodes {big * 1e9:.0f} ns/node "
+          f"-> ratio {big / small:.2f} (goal <= 2)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=20, help="demo steps per engine (default 20)")
+    args = parser.parse_args()
+    demo_steps(args.steps)
+    chains()
