@@ -20,8 +20,9 @@ system-deps:
 	    (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) || echo "note: could not apt-get install graphviz; graphs will fall back to .dot text"; \
 	  else echo "note: Graphviz's 'dot' is missing: install it (apt-get install graphviz, brew install graphviz) to render graphs"; fi; }
 
+# The main job: 784-128-64-10 ReLU on MNIST (data fetched once into ~/.cache/micrograd-mnist).
 train: setup
-	$(VENV)/bin/micrograd-mnist moons
+	$(VENV)/bin/micrograd-mnist train --out runs/latest
 
 test: setup
 	$(VENV)/bin/ruff check .
@@ -29,6 +30,7 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/scalar.py
+	$(PY) benchmarks/mnist_epoch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache *.egg-info

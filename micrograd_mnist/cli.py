@@ -1,43 +1,168 @@
-"""`micrograd-mnist`: the command line."""
+"""micrograd-mnist: train, evaluate and query MNIST networks, or run micrograd's demo."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 PLANNED = {
-    "train": "train an MLP on MNIST with the Tensor engine",
-    "evaluate": "accuracy of a checkpoint on the test set",
-    "predict": "classify one image",
     "backprop": "step through backprop one chain-rule step at a time",
     "demo": "the seed texts' demos, with pictures",
     "plot": "pictures of a trained network",
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+class UserError(Exception):
+    """Anything the user can fix: printed as one line, exit code 2."""
+
+
+def positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data import DATASETS
+    from .training import PRESETS
+
     parser = argparse.ArgumentParser(prog="micrograd-mnist", description=__doc__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train an MLP on MNIST with the Tensor engine")
+    train.add_argument("--preset", choices=PRESETS, default="seed",
+                       help="seed: 784-128-64-10 ReLU (default); 3b1b: 784-16-16-10 sigmoid")
+    train.add_argument("--epochs", type=positive(int), help="default: the preset's (seed 10, 3b1b 20)")
+    train.add_argument("--batch-size", type=positive(int), help="default: the preset's (seed 128, 3b1b 64)")
+    train.add_argument("--lr", type=positive(float), help="peak learning rate, cosine-decayed to 0 over the run")
+    train.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--dataset", choices=DATASETS, default="mnist")
+    train.add_argument("--data-dir", type=Path, help="read the IDX files from here (or set MICROGRAD_MNIST_DATA)")
+    train.add_argument("--out", type=Path, default=Path("runs/latest"), help="output folder (default runs/latest)")
+    train.add_argument("--resume", type=Path, metavar="CKPT", help="continue from OUT/checkpoint.npz")
+    train.add_argument("--quiet", action="store_true", help="no progress bar, one line per epoch")
+
+    evaluate = commands.add_parser("evaluate", help="accuracy and per-class accuracy of a checkpoint")
+    evaluate.add_argument("checkpoint", type=Path, metavar="CKPT")
+    evaluate.add_argument("--data-dir", type=Path)
+    evaluate.add_argument("--confusion", type=Path, metavar="FILE", help="write the confusion matrix as CSV")
+
+    predict = commands.add_parser("predict", help="classify one image of a digit")
+    predict.add_argument("checkpoint", type=Path, metavar="CKPT")
+    predict.add_argument("image", type=Path, metavar="IMAGE")
+
     moons = commands.add_parser("moons", help="micrograd's demo: a scalar-engine MLP learns two moons")
-    moons.add_argument("--steps", type=int, default=100, help="SGD steps (default 100)")
+    moons.add_argument("--steps", type=positive(int), default=100, help="SGD steps (default 100)")
     moons.add_argument("--seed", type=int, default=1)
+
     for name, text in PLANNED.items():
         commands.add_parser(name, help=f"{text} (coming soon)", add_help=False)
-    args, _ = parser.parse_known_args(argv)
+    return parser
 
-    if args.command == "moons":
-        from .moons import train
 
-        if args.steps < 1:
-            parser.error("--steps must be at least 1")
-        accuracy = train(args.steps, args.seed)
-        print(f"moons: final training accuracy {accuracy:.0%} after {args.steps} steps")
-        return 0
+def cmd_train(args) -> int:
+    from . import data
+    from .training import Config, train
+
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out} is a file; give a folder")
+    cfg = Config(preset=args.preset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                 optimizer=args.optimizer, seed=args.seed, dataset=args.dataset)
+    dataset = args.dataset
+    if args.resume is not None:
+        from .checkpoint import load
+
+        dataset = load(args.resume)[1].get("config", {}).get("dataset", dataset)
+    mnist = data.load(dataset, args.data_dir)
+    progress = not args.quiet and sys.stderr.isatty()
+    metrics = train(cfg, mnist, args.out, resume=args.resume, progress=progress)
+    c = metrics["config"]
+    arch = "-".join(map(str, c["sizes"]))
+    print(f"test accuracy {metrics['test_accuracy']:.2%} on {len(mnist.test_labels):,} {dataset} test images "
+          f"({c['preset']}: {arch} {c['activation']}, {metrics['epochs']} epochs, "
+          f"{sum(metrics['epoch_seconds']):.1f} s) -> {args.out / 'model.npz'}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from . import data
+    from .checkpoint import load
+    from .files import atomic_write
+    from .training import confusion_matrix, predict_proba
+
+    model, meta, _ = load(args.checkpoint)
+    dataset = meta.get("config", {}).get("dataset", "mnist")
+    mnist = data.load(dataset, args.data_dir)
+    predicted = predict_proba(model, mnist.test_images).argmax(axis=1)
+    counts = confusion_matrix(predicted, mnist.test_labels)
+    print(f"{args.checkpoint}: test accuracy {(predicted == mnist.test_labels).mean():.2%} "
+          f"on {len(predicted):,} {dataset} test images")
+    for digit, row in enumerate(counts):
+        print(f"  class {digit}: {row[digit] / row.sum():.2%}  ({row[digit]}/{row.sum()})")
+    if args.confusion:
+        lines = ["true\\predicted," + ",".join(map(str, range(10)))]
+        lines += [f"{i}," + ",".join(map(str, row)) for i, row in enumerate(counts)]
+        atomic_write(args.confusion, lambda f: f.write(("\n".join(lines) + "\n").encode()))
+        print(f"confusion matrix (rows true, columns predicted) -> {args.confusion}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .checkpoint import load
+    from .images import load_digit
+    from .training import predict_proba
+
+    model, _, _ = load(args.checkpoint)
+    probs = predict_proba(model, load_digit(args.image)[None])[0]
+    print(f"{args.image}: {probs.argmax()} ({probs.max():.1%})")
+    for digit, p in enumerate(probs):
+        print(f"  {digit}: {p:6.2%} {'█' * round(p * 40)}")
+    return 0
+
+
+def cmd_moons(args) -> int:
+    from .moons import train
+
+    accuracy = train(args.steps, args.seed)
+    print(f"moons: final training accuracy {accuracy:.0%} after {args.steps} steps")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .checkpoint import CheckpointError
+    from .data import DataError
+    from .images import ImageError
+    from .training import Diverged
+
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
     if args.command in PLANNED:
         print(f"micrograd-mnist {args.command}: not implemented yet ({PLANNED[args.command]})", file=sys.stderr)
         return 2
-    parser.print_help()
-    return 0
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "moons": cmd_moons}
+    if args.command not in handlers:
+        parser.print_help()
+        return 0
+    try:
+        return handlers[args.command](args)
+    except (UserError, DataError, CheckpointError, ImageError) as e:
+        print(f"micrograd-mnist {args.command}: {e}", file=sys.stderr)
+        return 2
+    except Diverged as e:
+        print(f"micrograd-mnist {args.command}: diverged: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

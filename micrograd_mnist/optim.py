@@ -12,6 +12,8 @@ import numpy as np
 
 
 class Optimizer:
+    STATE: tuple[str, ...] = ()
+
     def __init__(self, params: Iterable, lr: float) -> None:
         self.params = list(params)
         if not self.params:
@@ -27,6 +29,21 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError
 
+    # Buffers (momentum, Adam's moments) by name, so a checkpoint can hold them as plain arrays.
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {f"{name}.{i}": np.asarray(buf) for name in self.STATE for i, buf in enumerate(getattr(self, name))
+                if buf is not None} | {"t": np.asarray(getattr(self, "t", 0))}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        for name in self.STATE:
+            setattr(self, name, [state.get(f"{name}.{i}") for i in range(len(self.params))])
+            for i, buf in enumerate(getattr(self, name)):
+                if buf is not None and buf.shape != np.shape(self.params[i].data):
+                    raise ValueError(f"optimizer state {name}.{i} has shape {buf.shape}, "
+                                     f"the parameter has {np.shape(self.params[i].data)}")
+        if hasattr(self, "t"):
+            self.t = int(state.get("t", 0))
+
 
 def _copy(g):
     return g.copy() if isinstance(g, np.ndarray) else g
@@ -34,6 +51,8 @@ def _copy(g):
 
 class SGD(Optimizer):
     """p -= lr · (momentum buffer of (grad + weight_decay · p)), as in torch.optim.SGD."""
+
+    STATE = ("buffers",)
 
     def __init__(self, params: Iterable, lr: float = 0.01, momentum: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
@@ -62,6 +81,8 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with bias correction; weight_decay is L2 added to the gradient."""
+
+    STATE = ("m", "v")
 
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:

