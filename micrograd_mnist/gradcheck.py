@@ -49,9 +49,10 @@ def gradcheck(f: Callable, inputs: Sequence, eps: float = 1e-6, atol: float = 1e
     analytic = [x.grad if idx is None else (0.0 if x.grad is None else x.grad[idx]) for x, idx in cells]
 
     def loss_at(x, idx, delta: float) -> float:
-        _nudge(x, idx, delta)
+        original = _get(x, idx)
+        _set(x, idx, original + delta)
         value = loss().data
-        _nudge(x, idx, -delta)
+        _set(x, idx, original)  # restore exactly, not by subtracting delta
         return float(np.sum(value))  # a Value's float, or a size-1 array
 
     for (x, idx), got in zip(cells, analytic):
@@ -63,8 +64,12 @@ def gradcheck(f: Callable, inputs: Sequence, eps: float = 1e-6, atol: float = 1e
     return True
 
 
-def _nudge(x, idx, delta: float) -> None:
+def _get(x, idx) -> float:
+    return x.data if idx is None else x.data[idx]
+
+
+def _set(x, idx, value: float) -> None:
     if idx is None:
-        x.data += delta
+        x.data = value
     else:
-        x.data[idx] += delta
+        x.data[idx] = value

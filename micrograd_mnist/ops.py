@@ -51,7 +51,8 @@ def _logsumexp(xp, a, axis, keepdims):
 
 def _max_vjp(xp, g, out, a, axis, keepdims):
     hit = a == _expand(xp, out, axis, keepdims)
-    return hit * (_expand(xp, g, axis, keepdims) / hit.sum(axis=axis, keepdims=True))  # ties share g
+    ties = hit.sum(axis=axis, keepdims=True).astype(a.dtype)  # float, so float32 stays float32
+    return hit * (_expand(xp, g, axis, keepdims) / ties)  # ties share g
 
 
 def _cross_entropy(xp, logits, labels):

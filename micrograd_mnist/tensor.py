@@ -33,12 +33,14 @@ def no_grad() -> Iterator[None]:
 class Tensor:
     """An ndarray that remembers how it was made: `Tensor(np.ones((2, 3)), label="x")`."""
 
+    __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping elementwise
+
     __slots__ = ("data", "grad", "op", "parents", "params", "requires_grad", "label", "_visited")
 
     def __init__(self, data, requires_grad: bool = False, label: str | None = None, dtype=None):
         if isinstance(data, Tensor):
             data = data.data
-        if not isinstance(data, np.ndarray) or (dtype is not None and data.dtype != dtype):
+        if not isinstance(data, np.ndarray) or data.dtype.kind != "f" or (dtype is not None and data.dtype != dtype):
             data = _as_array(data, dtype)
         self.data = data
         self.grad: np.ndarray | None = None
@@ -153,6 +155,9 @@ class Tensor:
                 raise ValueError(f"backward(grad) got grad of shape {grad.shape} for a tensor of shape {self.shape}")
         with no_cycle_collection():
             order = toposort(self)
+            for node in order:
+                if node.op is not None:
+                    node.grad = None  # intermediate grads are this pass's alone; only leaves accumulate
             self.grad = grad if self.grad is None else self.grad + grad
             for node in reversed(order):
                 op, g = node.op, node.grad
@@ -165,6 +170,8 @@ class Tensor:
                         grad = vjp(np, g, node.data, *inputs, *node.params)
                         if grad.shape != parent.data.shape:
                             grad = unbroadcast(grad, parent.data.shape)
+                        if parent.op is None and (grad is g or not grad.flags.writeable):
+                            grad = grad.copy()  # a leaf owns its grad: no aliasing, safe to edit in place
                         parent.grad = grad if parent.grad is None else parent.grad + grad
 
     def zero_grad(self) -> None:

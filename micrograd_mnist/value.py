@@ -77,11 +77,15 @@ class Value:
     def backward(self) -> None:
         """Fill `.grad` of every node this one depends on with d(self)/d(node).
 
-        Gradients accumulate (`+=`), as they must for a node used twice, and as
-        in PyTorch they keep accumulating across calls: zero them between steps.
+        Gradients accumulate (`+=`), as they must for a node used twice. As in
+        PyTorch, a leaf's grad keeps accumulating across calls (zero them
+        between steps); intermediate nodes start from zero on every call.
         """
         with no_cycle_collection():
             order = toposort(self)
+            for node in order:
+                if node.op is not None:
+                    node.grad = 0.0  # intermediate grads are this pass's alone; only leaves accumulate
             self.grad = 1.0
             for node in reversed(order):
                 op = node.op

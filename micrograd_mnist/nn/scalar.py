@@ -76,7 +76,11 @@ class MLP:
         return [v for p in self.named_parameters().values() for v in np.ravel(np.array(p, dtype=object))]
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        for name, nested in self.named_parameters().items():
+        own = self.named_parameters()
+        if set(own) != set(state):
+            missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+            raise ValueError(f"state dict does not match this MLP: missing {missing}, unexpected {unexpected}")
+        for name, nested in own.items():
             array = np.asarray(state[name], dtype=np.float64)
             holders = np.array(nested, dtype=object)
             if array.shape != holders.shape:

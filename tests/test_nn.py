@@ -1,0 +1,375 @@
+"""Layers, losses and optimizers: `nn`, `nn.functional`, `nn.scalar`, `optim`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import leaf64
+
+from micrograd_mnist import Tensor, Value
+from micrograd_mnist.nn import MLP, Linear, ReLU, Sequential, functional, scalar
+from micrograd_mnist.optim import SGD, Adam
+
+# --- models --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sizes", "count"), [
+    ([784, 16, 16, 10], 13_002),  # 3Blue1Brown's network
+    ([784, 128, 64, 10], 109_386),
+    ([4, 3], 15),
+])
+def test_num_parameters(sizes, count):
+    model = MLP(sizes, rng=np.random.default_rng(0))
+    assert model.num_parameters() == count
+    # independently: Σ (in·out + out) over the layers
+    assert count == sum(n_in * n_out + n_out for n_in, n_out in zip(sizes, sizes[1:]))
+
+
+def test_parameter_names_and_shapes_follow_pytorch():
+    model = MLP([784, 16, 16, 10], "sigmoid", rng=np.random.default_rng(0))
+    shapes = {name: p.shape for name, p in model.named_parameters()}
+    assert shapes == {
+        "0.weight": (784, 16), "0.bias": (16,),
+        "2.weight": (16, 16), "2.bias": (16,),
+        "4.weight": (16, 10), "4.bias": (10,),
+    }
+    assert list(model.state_dict()) == list(shapes)
+    assert [type(layer).__name__ for layer in model] == ["Linear", "Sigmoid", "Linear", "Sigmoid", "Linear"]
+    mirror = scalar.MLP([784, 16, 16, 10], "sigmoid")
+    assert {name: np.shape(p) for name, p in mirror.named_parameters().items()} == shapes
+
+
+def test_linear_init_is_pytorchs_uniform_and_seeded():
+    a = Linear(25, 40, rng=np.random.default_rng(7))
+    b = Linear(25, 40, rng=np.random.default_rng(7))
+    bound = 1 / np.sqrt(25)
+    assert np.all(np.abs(a.weight.data) <= bound) and np.all(np.abs(a.bias.data) <= bound)
+    assert a.weight.data.std() > bound / 3  # spread over the range, not all near zero
+    np.testing.assert_array_equal(a.weight.data, b.weight.data)
+    assert a.weight.dtype == np.float32 and a.weight.requires_grad
+
+
+def test_bad_model_arguments():
+    with pytest.raises(TypeError):
+        Linear(0, 3)
+    with pytest.raises(TypeError):
+        Linear(3, 2.5)
+    with pytest.raises(ValueError):
+        MLP([3])
+    with pytest.raises(ValueError, match="activation"):
+        MLP([3, 2], "gelu")
+    with pytest.raises(TypeError):
+        Sequential(Linear(2, 2), "relu")
+
+
+# the seed texts' layer: one row of weights per neuron, and its outputs worked by hand
+SEED_ROWS = np.array([[0.2, 0.8, -0.5, 1.0], [0.5, -0.91, 0.26, -0.5], [-0.26, -0.27, 0.17, 0.87]])
+SEED_BIAS = np.array([2.0, 3.0, 0.5])
+SEED_TABLE = [
+    ([1.0, 2.0, 3.0, 2.5], [4.800, 1.210, 2.385]),
+    ([-0.8, 0.4, 0.1, 1.2], [3.310, 1.662, 1.661]),
+    ([0.2, 0.9, -0.5, 0.3], [3.310, 2.001, 0.381]),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_seed_layer_table_in_the_tensor_engine(dtype):
+    layer = Linear(4, 3, dtype=dtype)
+    layer.load_state_dict({"weight": SEED_ROWS.T, "bias": SEED_BIAS})  # Linear stores (in, out)
+    for x, expected in SEED_TABLE:
+        np.testing.assert_allclose(layer(Tensor(np.array(x, dtype=dtype))).data, expected, atol=5e-4)
+    batch = np.array([x for x, _ in SEED_TABLE], dtype=dtype)
+    out = layer(Tensor(batch))
+    assert out.shape == (3, 3) and out.dtype == dtype
+    np.testing.assert_allclose(np.round(out.data, 3), [e for _, e in SEED_TABLE], atol=5e-4)
+
+
+def test_seed_layer_table_in_the_scalar_engine():
+    model = scalar.MLP([4, 3])
+    model.load_state_dict({"0.weight": SEED_ROWS.T, "0.bias": SEED_BIAS})
+    layer = scalar.Linear(4, 3)
+    for i in range(4):
+        for j in range(3):
+            layer.weight[i][j].data = SEED_ROWS[j, i]
+    for j in range(3):
+        layer.bias[j].data = SEED_BIAS[j]
+    for x, expected in SEED_TABLE:
+        np.testing.assert_allclose([v.data for v in model(x)], expected, atol=5e-4)
+        np.testing.assert_allclose([v.data for v in layer([Value(xi) for xi in x])], expected, atol=5e-4)
+    with pytest.raises(ValueError, match="expects 4 inputs"):
+        layer([1.0, 2.0])
+
+
+def test_state_dict_round_trip_between_models():
+    a = MLP([5, 4, 3], "tanh", rng=np.random.default_rng(1))
+    b = MLP([5, 4, 3], "tanh", rng=np.random.default_rng(2))
+    x = np.random.default_rng(3).normal(size=(2, 5)).astype(np.float32)
+    assert not np.allclose(a(x).data, b(x).data)
+    b.load_state_dict(a.state_dict())
+    np.testing.assert_array_equal(a(x).data, b(x).data)
+    # the load copies: later updates to one model do not leak into the other
+    a[0].weight.data += 1.0
+    assert not np.allclose(a[0].weight.data, b[0].weight.data)
+
+
+def test_load_state_dict_casts_to_the_models_dtype():
+    model = MLP([2, 2], rng=np.random.default_rng(0))
+    model.load_state_dict({"0.weight": np.eye(2), "0.bias": [1, 2]})
+    assert model[0].weight.dtype == np.float32 and model[0].bias.dtype == np.float32
+    np.testing.assert_array_equal(model[0].bias.data, [1.0, 2.0])
+
+
+def test_load_state_dict_refuses_wrong_names_and_shapes():
+    model = MLP([3, 2], rng=np.random.default_rng(0))
+    good = {"0.weight": np.zeros((3, 2)), "0.bias": np.zeros(2)}
+    with pytest.raises(ValueError, match="0.weight"):
+        model.load_state_dict({**good, "0.weight": np.zeros((2, 3))})  # transposed: (out, in) is wrong here
+    with pytest.raises(ValueError, match="missing"):
+        model.load_state_dict({"0.weight": good["0.weight"]})
+    with pytest.raises(ValueError, match="unexpected"):
+        model.load_state_dict({**good, "1.weight": np.zeros((2, 2))})
+    with pytest.raises(ValueError):
+        scalar.MLP([3, 2]).load_state_dict({**good, "0.bias": np.zeros(3)})
+
+
+def test_layers_compose():
+    model = Sequential(Linear(3, 4, rng=np.random.default_rng(0)), ReLU(), Linear(4, 2, rng=np.random.default_rng(1)))
+    x = np.random.default_rng(2).normal(size=(5, 3)).astype(np.float32)
+    w0, b0, w1, b1 = (p.data for p in model.parameters())
+    expected = np.maximum(x @ w0 + b0, 0) @ w1 + b1
+    np.testing.assert_allclose(model(Tensor(x)).data, expected, rtol=1e-6)
+    assert len(model) == 3 and model[1].__class__ is ReLU
+
+
+# --- losses --------------------------------------------------------------------
+
+
+def _reference_cross_entropy(z: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    m = z.max(axis=1, keepdims=True)
+    log_probs = z - (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))
+    n = len(labels)
+    onehot = np.eye(z.shape[1])[labels]
+    return -log_probs[np.arange(n), labels].mean(), (np.exp(log_probs) - onehot) / n
+
+
+def test_cross_entropy_matches_a_numpy_reference(rng):
+    z = rng.normal(size=(6, 4)) * 3
+    labels = rng.integers(0, 4, 6)
+    logits = leaf64(z)
+    loss = functional.cross_entropy(logits, labels)
+    loss.backward()
+    expected_loss, expected_grad = _reference_cross_entropy(z, labels)
+    assert loss.shape == () and loss.item() == pytest.approx(expected_loss, rel=1e-12)
+    np.testing.assert_allclose(logits.grad, expected_grad, rtol=1e-10, atol=1e-15)
+    # uniform logits: the loss is log(number of classes)
+    assert functional.cross_entropy(Tensor(np.zeros((2, 5))), [0, 4]).item() == pytest.approx(np.log(5))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_is_stable_for_huge_logits(dtype):
+    logits = Tensor(np.array([[1e4, 0.0, -1e4], [0.0, 1e4, 1e4]], dtype=dtype), requires_grad=True)
+    loss = functional.cross_entropy(logits, np.array([0, 2]))
+    loss.backward()
+    # row 0 is certain and right (loss 0); row 1 splits between two classes (loss log 2)
+    assert loss.item() == pytest.approx(np.log(2) / 2, rel=1e-6)
+    assert np.all(np.isfinite(logits.grad)) and logits.grad.dtype == dtype
+    np.testing.assert_allclose(logits.grad, [[0.0, 0.0, 0.0], [0.0, 0.25, -0.25]], atol=1e-6)
+
+
+def test_cross_entropy_validates_its_labels():
+    logits = Tensor(np.zeros((3, 4)))
+    functional.cross_entropy(logits, np.array([0, 3, 1], dtype=np.uint8))  # any integer dtype is fine
+    for bad, pattern in [
+        ([0, 1], "3 integers"),  # one per row
+        ([0.0, 1.0, 2.0], "integers"),
+        ([True, False, True], "integers"),
+        ([0, 4, 1], r"\[0, 4\)"),
+        ([0, -1, 1], r"\[0, 4\)"),
+    ]:
+        with pytest.raises(ValueError, match=pattern):
+            functional.cross_entropy(logits, bad)
+    with pytest.raises(ValueError, match="batch, classes"):
+        functional.cross_entropy(Tensor(np.zeros(4)), [1])
+
+
+def test_mse_matches_a_numpy_reference(rng):
+    p, t = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    for target in (t, Tensor(t)):
+        pred = leaf64(p)
+        loss = functional.mse(pred, target)
+        loss.backward()
+        assert loss.item() == pytest.approx(np.mean((p - t) ** 2), rel=1e-12)
+        np.testing.assert_allclose(pred.grad, 2 * (p - t) / p.size, rtol=1e-12)
+
+
+def test_log_softmax_matches_a_numpy_reference(rng):
+    z = rng.normal(size=(3, 5)) * 10
+    out = functional.log_softmax(Tensor(z)).data
+    np.testing.assert_allclose(out, z - np.log(np.exp(z).sum(axis=1, keepdims=True)), rtol=1e-12)
+    np.testing.assert_allclose(np.exp(out).sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_scalar_cross_entropy_matches_the_reference():
+    z = np.array([[0.5, -1.0, 2.0, 0.1]])
+    logits = [Value(x) for x in z[0]]
+    loss = scalar.cross_entropy(logits, 2)
+    loss.backward()
+    expected_loss, expected_grad = _reference_cross_entropy(z, np.array([2]))
+    assert loss.data == pytest.approx(expected_loss, rel=1e-12)
+    np.testing.assert_allclose([v.grad for v in logits], expected_grad[0], rtol=1e-10, atol=1e-15)
+
+
+# --- optimizers -----------------------------------------------------------------
+
+GRADS = [np.array([0.5, -1.0, 2.0]), np.array([-0.3, 0.2, 1.0]), np.array([0.1, 0.4, -0.6])]
+START = np.array([1.0, -2.0, 0.5])
+
+
+def _run_tensor(opt_class, **kwargs) -> tuple[np.ndarray, Tensor, list]:
+    p = leaf64(START)
+    opt = opt_class([p], **kwargs)
+    history = []
+    for g in GRADS:
+        p.grad = g.copy()
+        opt.step()
+        history.append(p.data.copy())
+    return p.data, p, history
+
+
+def _run_values(opt_class, **kwargs) -> np.ndarray:
+    ps = [Value(x) for x in START]
+    opt = opt_class(ps, **kwargs)
+    for g in GRADS:
+        for p, gi in zip(ps, g):
+            p.grad = float(gi)
+        opt.step()
+    return np.array([p.data for p in ps])
+
+
+def _reference_sgd(lr, momentum=0.0, weight_decay=0.0, nesterov=False) -> np.ndarray:
+    p, buf = START.copy(), None
+    for g in GRADS:
+        d = g + weight_decay * p
+        if momentum:
+            buf = d.copy() if buf is None else momentum * buf + d
+            d = d + momentum * buf if nesterov else buf
+        p = p - lr * d
+    return p
+
+
+def _reference_adam(lr, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0) -> np.ndarray:
+    p, m, v = START.copy(), np.zeros(3), np.zeros(3)
+    for t, g in enumerate(GRADS, start=1):
+        g = g + weight_decay * p
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat, v_hat = m / (1 - b1 ** t), v / (1 - b2 ** t)
+        p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return p
+
+
+def test_sgd_plain_step_is_p_minus_lr_g():
+    _, _, history = _run_tensor(SGD, lr=0.1)
+    np.testing.assert_allclose(history[0], START - 0.1 * GRADS[0], rtol=1e-15)
+    np.testing.assert_allclose(history[-1], START - 0.1 * sum(GRADS), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"lr": 0.1},
+    {"lr": 0.1, "momentum": 0.9},
+    {"lr": 0.05, "momentum": 0.5, "nesterov": True},
+    {"lr": 0.1, "weight_decay": 0.01},
+    {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.1},
+])
+def test_sgd_matches_a_reference_over_three_steps(kwargs):
+    expected = _reference_sgd(**kwargs)
+    assert not np.allclose(expected, START - kwargs["lr"] * sum(GRADS)) or set(kwargs) == {"lr"}
+    np.testing.assert_allclose(_run_tensor(SGD, **kwargs)[0], expected, rtol=1e-12)
+    np.testing.assert_allclose(_run_values(SGD, **kwargs), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"lr": 0.01},
+    {"lr": 0.1, "betas": (0.8, 0.99)},
+    {"lr": 0.01, "weight_decay": 0.1},
+])
+def test_adam_matches_a_reference_over_three_steps(kwargs):
+    ref_kwargs = {k: v for k, v in kwargs.items() if k != "betas"}
+    if "betas" in kwargs:
+        ref_kwargs["b1"], ref_kwargs["b2"] = kwargs["betas"]
+    expected = _reference_adam(**ref_kwargs)
+    np.testing.assert_allclose(_run_tensor(Adam, **kwargs)[0], expected, rtol=1e-12)
+    np.testing.assert_allclose(_run_values(Adam, **kwargs), expected, rtol=1e-12)
+
+
+def test_adam_first_step_moves_each_parameter_by_about_lr():
+    _, _, history = _run_tensor(Adam, lr=0.01)
+    np.testing.assert_allclose(np.abs(history[0] - START), 0.01, rtol=1e-6)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: SGD(ps, lr=0.1),
+    lambda ps: SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda ps: Adam(ps, lr=0.1),
+])
+def test_optimizers_update_tensors_in_place_and_leave_grads_alone(make):
+    p = leaf64(START)
+    data = p.data
+    opt = make([p])
+    for g in GRADS:
+        p.grad = g.copy()
+        opt.step()
+        np.testing.assert_array_equal(p.grad, g)  # no aliasing with momentum or moment buffers
+    assert p.data is data and id(p.data) == id(data)
+    assert not np.allclose(data, START)
+
+
+def test_optimizers_skip_parameters_without_gradients_and_zero_grad():
+    p, q = leaf64(START), leaf64(START)
+    for opt in (SGD([p, q], lr=0.1, momentum=0.9), Adam([p, q], lr=0.1)):
+        p.grad, q.grad = GRADS[0].copy(), None
+        opt.step()
+        np.testing.assert_array_equal(q.data, START)
+        opt.zero_grad()
+        assert p.grad is None and q.grad is None
+    v = Value(1.0)
+    v.grad = 3.0
+    SGD([v], lr=0.1).zero_grad()
+    assert v.grad == 0.0
+
+
+def test_optimizers_reject_bad_arguments():
+    with pytest.raises(ValueError, match="empty"):
+        SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="learning rate"):
+        SGD([leaf64([1.0])], lr=0.0)
+    with pytest.raises(ValueError, match="learning rate"):
+        Adam([leaf64([1.0])], lr=-1e-3)
+
+
+# --- training -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda ps: SGD(ps, lr=0.5, momentum=0.9),
+    lambda ps: Adam(ps, lr=0.05),
+])
+def test_mlp_learns_xor_quadrants(make_optimizer):
+    """Not linearly separable: the hidden layer has to do the work."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (200, 2))
+    X = X[np.abs(X).min(axis=1) > 0.1]  # a margin around the axes
+    labels = (X[:, 0] * X[:, 1] > 0).astype(int)
+    model = MLP([2, 8, 2], "tanh", rng=rng)
+    opt = make_optimizer(model.parameters())
+    inputs = Tensor(X.astype(np.float32))
+    losses = []
+    for _ in range(300):
+        loss = functional.cross_entropy(model(inputs), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    accuracy = np.mean(model(inputs).data.argmax(axis=1) == labels)
+    assert accuracy > 0.9
+    assert losses[-1] < 0.25 * losses[0]
