@@ -35,10 +35,18 @@ def load(path: str | Path) -> tuple[MLP, dict, dict[str, np.ndarray]]:
     """The model, its metadata and any optimizer state; CheckpointError if unusable."""
     path = Path(path)
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if magic != b"PK\x03\x04":  # np.load would take any other file for a pickle
+            kind = "a Python pickle, which could run code" if magic[:1] == b"\x80" else "not an .npz archive"
+            raise CheckpointError(f"refusing {path}: it is {kind}; micrograd-mnist checkpoints are .npz files "
+                                  "written by `micrograd-mnist train`")
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise CheckpointError(f"no checkpoint at {path}: train one with `micrograd-mnist train --out DIR`") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path} is a folder; give the .npz file in it (model.npz or checkpoint.npz)") from None
     except ValueError as e:
         if "pickle" in str(e):
             raise CheckpointError(f"refusing {path}: it contains pickled Python objects, which could run code; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,8 @@ def positive(kind):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
         if not value > 0:
             raise argparse.ArgumentTypeError(f"must be positive, got {text}")
         return value
@@ -87,7 +89,7 @@ def cmd_train(args) -> int:
     c = metrics["config"]
     arch = "-".join(map(str, c["sizes"]))
     print(f"test accuracy {metrics['test_accuracy']:.2%} on {len(mnist.test_labels):,} {dataset} test images "
-          f"({c['preset']}: {arch} {c['activation']}, {metrics['epochs']} epochs, "
+          f"({c['preset']}: {arch} {c['activation']}, {metrics['epochs']} epoch{'s' * (metrics['epochs'] != 1)}, "
           f"{sum(metrics['epoch_seconds']):.1f} s) -> {args.out / 'model.npz'}")
     return 0
 
@@ -163,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `micrograd-mnist evaluate ... | head`: the reader left, which is fine
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":

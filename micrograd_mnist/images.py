@@ -18,6 +18,11 @@ def load_digit(path: str | Path) -> np.ndarray:
 
     try:
         with Image.open(path) as image:
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                # ink on a transparent canvas: transparent pixels are (0, 0, 0, 0), black, so lay them on white
+                paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                paper.alpha_composite(image.convert("RGBA"))
+                image = paper
             gray = np.asarray(image.convert("L"), dtype=np.float32) / 255
     except FileNotFoundError:
         raise ImageError(f"no image at {path}") from None
@@ -48,5 +53,13 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
     ys, xs = np.indices(canvas.shape)
     mass = canvas.sum()
     dy, dx = round(13.5 - (ys * canvas).sum() / mass), round(13.5 - (xs * canvas).sum() / mass)
-    canvas = np.roll(canvas, (dy, dx), axis=(0, 1))
-    return canvas.reshape(784)
+    return _shift(canvas, dy, dx).reshape(784)
+
+
+def _shift(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Move the picture by (dy, dx), filling with black (np.roll would wrap ink round the edges)."""
+    out = np.zeros_like(image)
+    h, w = image.shape
+    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = image[max(-dy, 0):h - max(dy, 0),
+                                                                      max(-dx, 0):w - max(dx, 0)]
+    return out

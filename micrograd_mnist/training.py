@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -110,7 +112,8 @@ class Progress:
     def update(self, n: int, loss: float) -> None:
         if self.bar is not None:
             self.bar.update(n)
-            self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+            if self.bar.n % (50 * n or 1) < n:  # formatting the loss every batch would cost more than the batch
+                self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -121,7 +124,7 @@ def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
           log: Callable[[str], None] = print, progress: bool = True) -> dict:
     """Train, writing OUT/checkpoint.npz each epoch, OUT/model.npz and OUT/metrics.json at the end.
 
-    Ctrl-C saves a checkpoint at the current batch and re-raises KeyboardInterrupt;
+    Ctrl-C saves a checkpoint at the next batch boundary and re-raises KeyboardInterrupt;
     a NaN/inf loss raises Diverged without touching the last good checkpoint.
     """
     out.mkdir(parents=True, exist_ok=True)
@@ -131,10 +134,15 @@ def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
         if "resume" not in meta:
             raise checkpoint.CheckpointError(f"{resume} holds final weights, not a training state: resume from "
                                              "OUT/checkpoint.npz")
-        cfg = Config(**meta["config"])
-        opt = make_optimizer(cfg, model)
-        opt.load_state_dict(optimizer_state)
-        state = meta["resume"]
+        try:
+            cfg = Config(**meta["config"])
+            opt = make_optimizer(cfg, model)
+            opt.load_state_dict(optimizer_state)
+            state = meta["resume"]
+            state["metrics"]["train_loss"], state["epoch"], state["step"]  # noqa: B018 (all must be present)
+        except (KeyError, TypeError, ValueError) as e:
+            raise checkpoint.CheckpointError(f"{resume} has a damaged training state ({e}); start a new run "
+                                             "without --resume") from None
         log(f"resuming at epoch {state['epoch'] + 1}, batch {state['step']} from {resume}")
     else:
         cfg = cfg.resolved()
@@ -155,22 +163,31 @@ def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
         bar = Progress(n, f"epoch {epoch + 1}/{cfg.epochs}", progress)
         bar.update(min(state["step"] * B, n), 0.0)
         start = time.perf_counter()
+        updating = False
         try:
-            for step in range(state["step"], steps):
-                batch = order[step * B:(step + 1) * B]
-                loss = F.cross_entropy(model(data.train_images[batch]), data.train_labels[batch])
-                value = float(loss.data)
-                if not math.isfinite(value):
-                    raise Diverged(f"loss became {value} at epoch {epoch + 1}, batch {step + 1}; stopped, the last "
-                                   f"good checkpoint is kept. Try a smaller --lr (this run used {cfg.lr:g})")
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                state["loss_sum"] += value * len(batch)
-                state["step"] = step + 1
-                bar.update(len(batch), value)
+            with ctrl_c_at_batch_boundaries() as stop:
+                for step in range(state["step"], steps):
+                    if stop.requested:
+                        raise KeyboardInterrupt
+                    batch = order[step * B:(step + 1) * B]
+                    loss = F.cross_entropy(model(data.train_images[batch]), data.train_labels[batch])
+                    value = float(loss.data)
+                    if not math.isfinite(value):
+                        raise Diverged(f"loss became {value} at epoch {epoch + 1}, batch {step + 1}; stopped, the "
+                                       f"last good checkpoint is kept. Try a smaller --lr (this run used {cfg.lr:g})")
+                    opt.zero_grad()
+                    loss.backward()
+                    updating = True  # weights and the batch counter must change together
+                    opt.step()
+                    state["loss_sum"] += value * len(batch)
+                    state["step"] = step + 1
+                    updating = False
+                    bar.update(len(batch), value)
         except KeyboardInterrupt:
             bar.close()
+            if updating:  # a second Ctrl-C mid-update: this state is torn, keep the last good checkpoint
+                log("interrupted during an update: not saved; the last epoch's checkpoint is kept")
+                raise
             state["seconds"] += time.perf_counter() - start
             save_state(out / "checkpoint.npz")
             log(f"interrupted: saved {out / 'checkpoint.npz'} at epoch {epoch + 1}, batch {state['step']}; "
@@ -198,6 +215,30 @@ def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
     checkpoint.save(out / "model.npz", model, {"config": asdict(cfg)})
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+class ctrl_c_at_batch_boundaries:
+    """Turn the first Ctrl-C into a request that the loop honours between batches, so a
+    checkpoint never holds weights from one batch and a counter from another. A second
+    Ctrl-C interrupts at once. Signals can only be caught in the main thread; elsewhere
+    this does nothing."""
+
+    requested = False
+
+    def __enter__(self) -> ctrl_c_at_batch_boundaries:
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def write_json(path: Path, obj: dict) -> None:

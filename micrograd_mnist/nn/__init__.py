@@ -56,7 +56,8 @@ class Module:
         own = dict(self.named_parameters())
         if set(own) != set(state):
             missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-            raise ValueError(f"state dict does not match {self!r}: missing {missing}, unexpected {unexpected}")
+            raise ValueError(f"state dict does not match this {type(self).__name__}'s parameters: "
+                             f"missing {missing}, unexpected {unexpected}")
         for name, p in own.items():
             array = np.asarray(state[name])
             if array.shape != p.shape:
