@@ -9,24 +9,23 @@ from typing import Any
 def toposort(root: Any) -> list:
     """Every node `root` depends on, parents before children.
 
-    Iterative depth-first search (a stack of parent iterators), so a
-    million-node chain needs no recursion. Nodes need a `parents` tuple and a
-    `_visited` slot: marking the node itself, instead of keeping a set of
-    seen nodes, keeps the cost per node flat as graphs outgrow the CPU cache.
+    Iterative depth-first search, so a million-node chain needs no recursion.
+    A node leaves the stack once all its parents are marked; with at most a
+    few parents per node, rescanning them beats keeping an iterator per node.
+    Marking nodes (a `_visited` slot) rather than keeping a set of seen nodes
+    keeps the cost per node flat as graphs outgrow the CPU cache.
     """
     token = object()  # fresh each call, so old marks never need clearing
     root._visited = token
-    order, stack = [], [(root, iter(root.parents))]
+    order, stack = [], [root]
     while stack:
-        node, parents = stack[-1]
-        for p in parents:
+        for p in stack[-1].parents:
             if p._visited is not token:
                 p._visited = token
-                stack.append((p, iter(p.parents)))
+                stack.append(p)
                 break
         else:
-            stack.pop()
-            order.append(node)
+            order.append(stack.pop())
     return order
 
 

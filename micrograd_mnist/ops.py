@@ -91,6 +91,11 @@ relu    = Op("relu",    "ReLU", lambda xp, a: xp.maximum(a, 0.0),    (lambda xp,
 # Array-only ops: the scalar engine builds these from the elementwise ones.
 matmul  = Op("matmul",  "@",    lambda xp, a, b: a @ b,              (lambda xp, g, out, a, b: g @ b.T,
                                                                       lambda xp, g, out, a, b: a.T @ g if a.ndim > 1 else xp.outer(a, g)))
+# A whole layer as one op: its three VJPs are the seed texts' backprop table, line for line.
+# (dL/db is g itself; the engine sums it over the batch axis it was broadcast along: Σ dL/dY.)
+linear  = Op("linear",  "xW+b", lambda xp, x, W, b: x @ W + b,      (lambda xp, g, out, x, W, b: g @ W.T,   # dL/dX = dL/dY·Wᵀ
+                                                                      lambda xp, g, out, x, W, b: x.T @ g if x.ndim > 1 else xp.outer(x, g),  # dL/dW = Xᵀ·dL/dY
+                                                                      lambda xp, g, out, x, W, b: g))
 sum     = Op("sum",     "Σ",    lambda xp, a, axis, keepdims: a.sum(axis=axis, keepdims=keepdims),
                                 (lambda xp, g, out, a, axis, keepdims: xp.broadcast_to(_expand(xp, g, axis, keepdims), a.shape),))
 mean    = Op("mean",    "mean", lambda xp, a, axis, keepdims: a.mean(axis=axis, keepdims=keepdims),

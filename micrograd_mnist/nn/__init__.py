@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from .. import ops
 from ..tensor import Tensor
 from . import functional
 
@@ -89,8 +90,9 @@ class Linear(Module):
             where = f"layer {self.name} " if self.name else ""
             raise ValueError(f"{where}{self!r} expects input of shape (batch, {self.in_features}), got {x.shape}: "
                              f"x @ W would be {x.shape} @ {self.weight.shape}")
-        y = x @ self.weight
-        return y + self.bias if self.bias is not None else y
+        if self.bias is None:
+            return x @ self.weight
+        return Tensor._from_op(ops.linear, (x, self.weight, self.bias))
 
     def __repr__(self) -> str:
         return f"Linear({self.in_features} → {self.out_features})"
