@@ -1,0 +1,221 @@
+"""Computation graphs drawn with graphviz, left to right: a record per value, an ellipse per op.
+
+Big graphs are folded rather than drawn as hairballs: a long chain of additions
+(a neuron's fan-in sum) becomes one Σ node, and when that is still too much its
+terms are elided but for a few, with the picture saying what was folded.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from pathlib import Path
+
+import graphviz
+import numpy as np
+
+from micrograd_mnist.files import atomic_write
+from micrograd_mnist.graph import toposort
+
+FORMATS = ("svg", "png", "pdf", "dot")
+HIGHLIGHT = "#ffd54f"
+
+
+class GraphvizMissing(RuntimeError):
+    """Rendering needs Graphviz's `dot` program."""
+
+    def __init__(self) -> None:
+        super().__init__("Graphviz's `dot` program is not installed: apt-get install graphviz (or brew install "
+                         "graphviz); format='dot' writes the graph's source without it")
+
+
+def draw(root, *, highlight: Iterable = (), show_grad: bool = True, max_nodes: int = 80,
+         names: dict[int, str] | None = None, title: str | None = None, rankdir: str = "LR") -> graphviz.Digraph:
+    """A `Value` or `Tensor` graph as a graphviz Digraph (render it with `render`, or show it in Jupyter).
+
+    highlight: nodes to colour; show_grad: print .grad beside .data; max_nodes: past this many values,
+    fan-in sums are folded and their terms elided; names: id(node) -> name for unlabeled nodes.
+    """
+    nodes = toposort(root)
+    folds, hidden, notes = _fold(nodes, max_nodes)
+    highlighted = {id(n) for n in highlight}
+    dot = graphviz.Digraph(graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "nodesep": "0.25",
+                                       "ranksep": "0.35"},
+                           node_attr={"fontname": "Helvetica", "fontsize": "11"},
+                           edge_attr={"arrowsize": "0.6", "color": "#555555"})
+    caption = [title] if title else []
+    caption += notes
+    if caption:
+        dot.attr(label="\n".join(caption), labelloc="t", fontsize="13")
+    for node in nodes:
+        if id(node) in hidden or id(node) in folds["member"]:
+            continue
+        key = str(id(node))
+        name = node.label or (names or {}).get(id(node), "")
+        fill = HIGHLIGHT if id(node) in highlighted else "#ffffff"
+        dot.node(key, _record(node, name, show_grad), shape="record", style="filled", fillcolor=fill)
+        if node.op is None:
+            continue
+        head = folds["head"].get(id(node))
+        if head is not None:  # a folded Σ over many terms
+            label, parents = f"Σ  {head['count']} terms", head["parents"]
+        else:
+            params = f" {node.params[0]:g}" if node.op.name == "pow" else ""
+            label, parents = node.op.symbol + params, node.parents
+        op_key = key + "op"
+        dot.node(op_key, html.escape(label), shape="ellipse", style="filled",
+                 fillcolor=HIGHLIGHT if id(node) in highlighted else "#eef3fb", fontsize="10")
+        dot.edge(op_key, key)
+        shown = [p for p in parents if id(p) not in hidden]
+        for parent in shown:
+            dot.edge(str(id(parent)), op_key)
+        if len(shown) < len(parents):
+            more = key + "more"
+            dot.node(more, f"… {len(parents) - len(shown)} more terms like these", shape="note",
+                     style="filled", fillcolor="#f5f5f5", fontsize="10")
+            dot.edge(more, op_key, style="dashed")
+    return dot
+
+
+def render(dot: graphviz.Digraph, path: str | Path, format: str | None = None) -> Path:
+    """Write `dot` to `path` (format from the suffix unless given); atomically, like every file here."""
+    path = Path(path)
+    format = format or path.suffix.lstrip(".") or "svg"
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
+    data = dot.source.encode() if format == "dot" else pipe(dot, format)
+    atomic_write(path, lambda f: f.write(data))
+    return path
+
+
+def pipe(dot: graphviz.Digraph, format: str = "svg") -> bytes:
+    try:
+        return dot.pipe(format=format)
+    except graphviz.ExecutableNotFound:
+        raise GraphvizMissing() from None
+
+
+def _record(node, name: str, show_grad: bool) -> str:
+    def esc(text: str) -> str:
+        return html.escape(text).replace("|", "\\|").replace("{", "\\{").replace("}", "\\}")
+
+    if isinstance(node.data, np.ndarray):  # a tensor: a column of short lines (shape, data, grad)
+        fields = [f"{tuple(node.data.shape)} {node.data.dtype}", "data " + _summary(node.data)]
+        if show_grad:
+            fields.append("grad " + ("—" if node.grad is None else _summary(node.grad)))
+        if name:
+            fields.insert(0, name)
+        return " | ".join(esc(f).replace("\n", "\\n") for f in fields)
+    fields = [f"data {node.data:.4f}"]  # a scalar: one row, like micrograd's drawings
+    if show_grad:
+        fields.append(f"grad {node.grad:.4f}")
+    if name:
+        fields.insert(0, name)
+    return "{ " + " | ".join(esc(f) for f in fields) + " }"
+
+
+def _summary(a: np.ndarray) -> str:
+    if a.size <= 4:
+        return np.array2string(np.asarray(a).ravel(), precision=3, separator=", ")
+    return f"mean {a.mean():.3g}, std {a.std():.3g}\nrange [{a.min():.3g}, {a.max():.3g}]"
+
+
+def draw_model(model, x, *, expand: bool = False, show_grad: bool = True) -> graphviz.Digraph:
+    """An `nn.Sequential` at module level: one box per layer with its shapes, from a forward pass on `x`.
+
+    expand=True draws the op graph instead, each layer's ops and parameters in a labelled cluster.
+    """
+    from micrograd_mnist import Tensor, no_grad
+
+    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=np.float32), label="x")
+    outputs, h = [], x
+    with no_grad() if not expand else _nothing():
+        for layer in model:
+            h = layer(h)
+            outputs.append(h)
+    if expand:
+        dot = draw(outputs[-1], show_grad=show_grad, max_nodes=10**6)
+        for i, (layer, out) in enumerate(zip(model, outputs)):
+            with dot.subgraph(name=f"cluster_{i}") as c:
+                c.attr(label=f"({i}) {layer!r}", style="rounded,filled", fillcolor="#f7f9fc", color="#9fb3c8")
+                members = [out] + [p for p in out.parents if p.requires_grad and p.op is None]
+                for node in members:
+                    c.node(str(id(node)))
+                    if node.op is not None:
+                        c.node(str(id(node)) + "op")
+        return dot
+    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontname": "Helvetica"},
+                           node_attr={"fontname": "Helvetica", "fontsize": "11", "shape": "box",
+                                      "style": "rounded,filled", "fillcolor": "#eef3fb"})
+    dot.node("in", f"input\n{tuple(x.shape)}", fillcolor="#ffffff")
+    previous = "in"
+    for i, (layer, out) in enumerate(zip(model, outputs)):
+        params = "".join(f"\n{name} {tuple(p.shape)}" for name, p in layer.named_parameters())
+        dot.node(str(i), f"({i}) {layer!r}{params}\nout {tuple(out.shape)}")
+        dot.edge(previous, str(i))
+        previous = str(i)
+    dot.attr(label=f"{model.num_parameters():,} parameters", labelloc="t")
+    return dot
+
+
+class _nothing:
+    def __enter__(self) -> None: ...
+    def __exit__(self, *exc) -> None: ...
+
+
+def _fold(nodes: list, max_nodes: int) -> tuple[dict, set, list[str]]:
+    """Which nodes to merge into Σ nodes and which to hide, and sentences saying so."""
+    folds: dict = {"head": {}, "member": set()}
+    hidden: set[int] = set()
+    if len(nodes) <= max_nodes:
+        return folds, hidden, []
+    consumers: dict[int, int] = {}
+    for node in nodes:
+        for p in node.parents:
+            consumers[id(p)] = consumers.get(id(p), 0) + 1
+    # 1. Chains of additions, each link used only by the next: one Σ node with all the terms.
+    for node in reversed(nodes):
+        if node.op is None or node.op.name != "add" or id(node) in folds["member"]:
+            continue
+        terms, link = [], node
+        while True:
+            a, b = link.parents
+            terms.append(b)
+            if a.op is not None and a.op.name == "add" and consumers.get(id(a)) == 1:
+                folds["member"].add(id(a))
+                link = a
+            else:
+                terms.append(a)
+                break
+        if len(terms) > 3:
+            folds["head"][id(node)] = {"count": len(terms), "parents": terms[::-1]}
+    notes = [f"a sum of {h['count']} terms is drawn as one Σ node" for h in folds["head"].values()]
+    # 2. Still too big: keep the first two and the last term of each Σ, hide what only the rest feed.
+    visible = len(nodes) - len(folds["member"])
+    if visible > max_nodes:
+        for head in folds["head"].values():
+            terms = head["parents"]
+            for t in terms[2:-1]:
+                hidden.add(id(t))
+        changed = True
+        while changed:  # hide nodes every consumer of which is hidden
+            changed = False
+            users: dict[int, list[int]] = {}
+            for node in nodes:
+                if id(node) in hidden:
+                    continue
+                for p in _drawn_parents(node, folds):
+                    users.setdefault(id(p), []).append(id(node))
+            for node in nodes:
+                if id(node) not in hidden and id(node) not in folds["member"] and node is not nodes[-1] \
+                        and not users.get(id(node)):
+                    hidden.add(id(node))
+                    changed = True
+        count = sum(1 for n in nodes if id(n) in hidden)
+        notes.append(f"{count:,} nodes elided: only the first two and the last term of each Σ are shown")
+    return folds, hidden, notes
+
+
+def _drawn_parents(node, folds: dict) -> list:
+    head = folds["head"].get(id(node))
+    return head["parents"] if head is not None else list(node.parents)
