@@ -13,12 +13,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# Graphviz's `dot` renders the graphs; install it where we can, say how where we can't.
+# Graphviz's `dot` renders the graphs; Chromium runs the browser test of the backprop page.
+# Installed where we can (root with apt-get); elsewhere a note says what to install.
+SYSTEM_PACKAGES := dot:graphviz chromium:chromium
 system-deps:
-	@command -v dot >/dev/null 2>&1 || { \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) || echo "note: could not apt-get install graphviz; graphs will fall back to .dot text"; \
-	  else echo "note: Graphviz's 'dot' is missing: install it (apt-get install graphviz, brew install graphviz) to render graphs"; fi; }
+	    echo "installing$$missing (apt-get)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "note: could not apt-get install$$missing"; \
+	  else echo "note: please install$$missing (e.g. apt-get install$$missing, or brew install graphviz chromium)"; fi; \
+	fi
 
 # The main job: 784-128-64-10 ReLU on MNIST (data fetched once into ~/.cache/micrograd-mnist).
 train: setup

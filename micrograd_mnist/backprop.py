@@ -9,6 +9,7 @@ like everything else; the final gradients equal `.backward()`'s exactly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -76,7 +77,7 @@ class Names:
 
 def chain_rule_line(step: Step, edge: Edge, names: Names, loss: str = "L", precision: int = 2) -> str:
     """`dL/dw += dL/dŷ · ∂ŷ/∂w = -0.50 · 2.00 = -1.00`"""
-    n, p, f = names[step.node], names[edge.parent], f".{precision}f"
+    n, p, f = _paren(names[step.node]), _paren(names[edge.parent]), f".{precision}f"
     return (f"d{loss}/d{p} += d{loss}/d{n} · ∂{n}/∂{p} = {step.upstream:{f}} · {edge.local:{f}} = {edge.added:{f}}"
             f"   (d{loss}/d{p} now {edge.grad_after:{f}})")
 
@@ -93,3 +94,8 @@ def describe(step: Step, names: Names) -> str:
     else:
         formula = f"{step.op.symbol}({parents[0]})"
     return f"{names[node]} = {formula} = {node.data:.4f}"
+
+
+def _paren(name: str) -> str:
+    """`w·x` reads badly in `dL/dw·x`: bracket any name that is not a plain identifier."""
+    return name if re.fullmatch(r"[^\W\d]\w*", name) else f"({name})"  # not isidentifier(): it admits ·

@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 
 PLANNED = {
-    "backprop": "step through backprop one chain-rule step at a time",
-    "demo": "the seed texts' demos, with pictures",
     "plot": "pictures of a trained network",
 }
 
@@ -33,6 +31,7 @@ def positive(kind):
 
 def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS
+    from .demos import DEMOS, GRAPHS
     from .training import PRESETS
 
     parser = argparse.ArgumentParser(prog="micrograd-mnist", description=__doc__)
@@ -60,6 +59,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="classify one image of a digit")
     predict.add_argument("checkpoint", type=Path, metavar="CKPT")
     predict.add_argument("image", type=Path, metavar="IMAGE")
+
+    backprop = commands.add_parser("backprop", help="step through backprop one chain-rule step at a time",
+                                   description="Enter = next step, b = back, q = quit.")
+    backprop.add_argument("demo", nargs="?", choices=list(GRAPHS), help="a built-in graph (or use --expr)")
+    backprop.add_argument("--expr", help='an expression, e.g. "(w*x + b - y)**2" or "b = a + a; c = b + b"')
+    backprop.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", help="values for --expr's names")
+    backprop.add_argument("--all", action="store_true", help="print every step without asking")
+    backprop.add_argument("--quiz", action="store_true", help="ask for each gradient before revealing it")
+    backprop.add_argument("--frames", type=Path, metavar="DIR", help="write one picture per step")
+    backprop.add_argument("--html", type=Path, metavar="FILE", help="write one self-contained page of all steps")
+    backprop.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg", help="for --frames")
+
+    demo = commands.add_parser("demo", help="the seed texts' demos, printed and drawn")
+    demo.add_argument("name", choices=list(DEMOS))
+    demo.add_argument("--out", type=Path, default=Path("demo-pictures"), help="picture folder (default demo-pictures)")
+    demo.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg")
+    demo.add_argument("--data-dir", type=Path, help="MNIST files, for the 784-input neuron's digit")
 
     moons = commands.add_parser("moons", help="micrograd's demo: a scalar-engine MLP learns two moons")
     moons.add_argument("--steps", type=positive(int), default=100, help="SGD steps (default 100)")
@@ -130,6 +146,66 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_backprop(args) -> int:
+    from . import walkthrough
+    from .backprop import Names
+    from .demos import GRAPHS
+    from .expr import graph
+
+    if (args.demo is None) == (args.expr is None):
+        raise UserError("give a DEMO (" + ", ".join(GRAPHS) + ") or --expr \"...\", not both")
+    if args.expr is not None:
+        values = {}
+        for item in args.set:
+            name, sep, number = item.partition("=")
+            try:
+                values[name.strip()] = float(number)
+            except ValueError:
+                raise UserError(f"--set takes NAME=NUMBER, got {item!r}") from None
+            if not sep or not name.strip().isidentifier():
+                raise UserError(f"--set takes NAME=NUMBER, got {item!r}")
+        root, _ = graph(args.expr, **values)
+        title = args.expr
+    else:
+        root, title = GRAPHS[args.demo](), args.demo
+    if root.op is None:
+        raise UserError("the expression is a single number: there is nothing to backpropagate through")
+    names = Names(root)
+    pictures = bool(args.frames or args.html)
+    intro, frames = walkthrough.frames(root, pictures=pictures)
+    if args.frames:
+        paths = walkthrough.write_frames(frames, args.frames, args.format)
+        print(f"wrote {len(paths)} pictures to {args.frames}/ (step-001.{args.format} …)")
+    if args.html:
+        walkthrough.write_html(args.html, f"backprop: {title}", intro, frames)
+        print(f"wrote {args.html}: open it in a browser; ← → step through")
+    if args.quiz:
+        walkthrough.quiz(intro, frames, names[root], names)
+    elif args.all or not sys.stdin.isatty():
+        if not pictures or args.all:
+            print(intro)
+            for frame in frames:
+                print("\n" + frame.text)
+    else:
+        walkthrough.interactive(intro, frames)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from . import data, demos
+
+    kwargs = {}
+    if args.name == "single-neuron":
+        try:
+            mnist = data.load("mnist", args.data_dir, log=lambda message: None)
+            kwargs["digit"] = mnist.test_images[0]
+            print(f"(the 784-input neuron reads MNIST test image 0, a {mnist.test_labels[0]})")
+        except data.DataError as e:
+            print(f"(no MNIST here, so the 784-input neuron reads a drawn ring instead: {e})")
+    demos.run(args.name, args.out, args.format, **kwargs)
+    return 0
+
+
 def cmd_moons(args) -> int:
     from .moons import train
 
@@ -141,6 +217,7 @@ def cmd_moons(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .data import DataError
+    from .expr import ExprError
     from .images import ImageError
     from .training import Diverged
 
@@ -151,13 +228,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "moons": cmd_moons}
+    handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "moons": cmd_moons,
+                "backprop": cmd_backprop, "demo": cmd_demo}
     if args.command not in handlers:
         parser.print_help()
         return 0
     try:
         return handlers[args.command](args)
-    except (UserError, DataError, CheckpointError, ImageError) as e:
+    except (UserError, DataError, CheckpointError, ImageError, ExprError) as e:
         print(f"micrograd-mnist {args.command}: {e}", file=sys.stderr)
         return 2
     except Diverged as e:

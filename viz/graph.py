@@ -120,21 +120,28 @@ def _summary(a: np.ndarray) -> str:
     return f"mean {a.mean():.3g}, std {a.std():.3g}\nrange [{a.min():.3g}, {a.max():.3g}]"
 
 
-def draw_model(model, x, *, expand: bool = False, show_grad: bool = True) -> graphviz.Digraph:
+def draw_model(model, x, *, expand: bool = False, loss=None, show_grad: bool = True) -> graphviz.Digraph:
     """An `nn.Sequential` at module level: one box per layer with its shapes, from a forward pass on `x`.
 
-    expand=True draws the op graph instead, each layer's ops and parameters in a labelled cluster.
+    expand=True draws the op graph instead, each layer's ops and parameters in a labelled cluster;
+    with `loss` (a function of the output), the loss is added and backpropagated so grads show.
     """
     from micrograd_mnist import Tensor, no_grad
 
-    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=np.float32), label="x")
+    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x), label="x")
     outputs, h = [], x
     with no_grad() if not expand else _nothing():
         for layer in model:
             h = layer(h)
             outputs.append(h)
     if expand:
-        dot = draw(outputs[-1], show_grad=show_grad, max_nodes=10**6)
+        root = outputs[-1]
+        if loss is not None:
+            model.zero_grad()
+            root = loss(root)
+            root.label = root.label or "loss"
+            root.backward()
+        dot = draw(root, show_grad=show_grad, max_nodes=10**6)
         for i, (layer, out) in enumerate(zip(model, outputs)):
             with dot.subgraph(name=f"cluster_{i}") as c:
                 c.attr(label=f"({i}) {layer!r}", style="rounded,filled", fillcolor="#f7f9fc", color="#9fb3c8")

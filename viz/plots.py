@@ -1,0 +1,613 @@
+"""Pictures of MNIST networks with matplotlib: weights, training curves, errors, and why depth and nonlinearity matter.
+
+Every picture is a function that takes data (or a model) and a path, renders a `matplotlib.figure.Figure`
+(never pyplot, so there is no global state and no display is needed), writes the file atomically in the
+format its suffix names (.png, .svg or .pdf) and returns the path. Sizes are fixed per kind (`FIGSIZE`,
+inches, at `DPI`), so a PNG is always `FIGSIZE[kind] * DPI` pixels.
+
+`add_parser` and `run` are the glue for `micrograd-mnist plot KIND [CKPT] ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import matplotlib
+import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+from micrograd_mnist.files import atomic_write
+
+DPI = 150
+SUFFIXES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+FIGSIZE = {  # inches; weights depends on how many neurons it shows, see weights_figsize
+    "curves": (10.0, 4.2),
+    "confusion": (7.0, 6.0),
+    "mistakes": (7.0, 7.8),
+    "separability": (7.5, 6.5),
+    "vanishing": (8.0, 5.0),
+    "architecture": (9.0, 6.0),
+    "digit": (10.0, 10.5),
+}
+BLUE, RED = "#2166ac", "#b2182b"  # the ends of RdBu: blue for positive / class A, red for negative / class B
+
+KINDS = {
+    "weights": "first-layer weights as 28x28 pattern detectors: blue pixels excite, red inhibit (needs CKPT)",
+    "curves": "training loss and validation accuracy per epoch (metrics.json beside CKPT, or --metrics FILE)",
+    "confusion": "confusion matrix on the test set, true digit against predicted (needs CKPT and the data)",
+    "mistakes": "a grid of misclassified test digits, 'pred X / true Y' (needs CKPT and the data)",
+    "separability": "500 test 3s and 8s projected to 2-D by PCA, with the best straight line between them",
+    "vanishing": "gradient size per layer at initialization: a deep sigmoid net against a deep ReLU net",
+    "architecture": "the network as circles and connections (CKPT's sizes, else 784-16-16-10)",
+    "digit": "one test digit as its 28x28 grid of input activations (--index I, default 0)",
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Writing
+
+
+def save(fig: Figure, path: str | Path) -> Path:
+    """Write `fig` to `path` atomically, in the format its suffix names; the path back."""
+    path = Path(path)
+    fmt = _format(path)
+    metadata = {"Date": None} if fmt == "svg" else {}  # no timestamp: the same picture gives the same file
+    with matplotlib.rc_context({"svg.hashsalt": "micrograd-mnist"}):  # stable SVG ids, like the Date above
+        atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=DPI, metadata=metadata))
+    return path
+
+
+def _format(path: Path) -> str:
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot tell the picture format from {path.name!r}: end the file name in "
+                         f"{', '.join(SUFFIXES)}")
+    return fmt
+
+
+def _figure(kind: str, figsize: tuple[float, float] | None = None) -> Figure:
+    return Figure(figsize=figsize or FIGSIZE[kind], dpi=DPI, layout="constrained")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# weights
+
+
+def weights_figsize(count: int) -> tuple[float, float]:
+    """Inches of the weights picture for `count` neurons (4 columns up to 16 neurons, 8 beyond)."""
+    cols, rows = _grid(count)
+    return (1.45 * cols + 1.3, 1.55 * rows + 1.1)
+
+
+def _grid(count: int) -> tuple[int, int]:
+    cols = min(count, 4 if count <= 16 else 8)
+    return cols, math.ceil(count / cols)
+
+
+def first_layer_weights(model) -> np.ndarray:
+    """(784, width): column j is what neuron j of the first hidden layer multiplies the pixels by."""
+    w = np.asarray(model[0].weight.data)
+    if w.ndim != 2 or w.shape[0] != 28 * 28:
+        raise ValueError(f"weights draws 28x28 inputs, but this model's first layer takes {w.shape[0]} inputs")
+    return w
+
+
+def weights(model, path: str | Path, neurons: int | Sequence[int] | None = None) -> Path:
+    """The first layer's weights, one 28x28 image per neuron.
+
+    neurons: how many to show (the first N), or which (a list of indices); default all of them up to 32.
+    Each image has its own symmetric colour scale ±max|w|, so every neuron's pattern is visible.
+    """
+    w = first_layer_weights(model)
+    width = w.shape[1]
+    if neurons is None:
+        chosen = list(range(min(width, 32)))
+    elif isinstance(neurons, (int, np.integer)):
+        if not 1 <= neurons <= width:
+            raise ValueError(f"neurons={neurons}: the first layer has {width} neurons")
+        chosen = list(range(int(neurons)))
+    else:
+        chosen = [int(j) for j in neurons]
+        if not chosen or not all(0 <= j < width for j in chosen):
+            raise ValueError(f"neurons must be indices in [0, {width}), got {list(neurons)}")
+    cols, rows = _grid(len(chosen))
+    fig = _figure("weights", weights_figsize(len(chosen)))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, j in zip(axes.flat, chosen):
+        image = w[:, j].reshape(28, 28)
+        limit = float(np.abs(image).max()) or 1.0
+        ax.imshow(image, cmap="RdBu", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_title(f"neuron {j}  ±{limit:.2g}", fontsize=9)
+    shown = (f"all {width} neurons" if len(chosen) == width
+             else f"{len(chosen)} of its {width} neurons")
+    fig.suptitle(f"First layer of {_describe(model)}: {shown}", fontsize=12, fontweight="bold")
+    bar = fig.colorbar(ScalarMappable(Normalize(-1, 1), "RdBu"), ax=axes, shrink=0.5, aspect=25, pad=0.02)
+    bar.set_ticks([-1, 0, 1], labels=["−max\ninhibit", "0", "+max\nexcite"])
+    bar.ax.tick_params(labelsize=8)
+    fig.text(0.5, 0.005, "Each neuron as a pattern detector: blue pixels excite, red inhibit.\n"
+             "Its input is the sum of pixel × weight; each image is scaled to its own ±max weight (in its title).",
+             ha="center", va="bottom", fontsize=9, color="0.25")
+    fig.get_layout_engine().set(rect=(0, 0.06, 1, 0.94))
+    return save(fig, path)
+
+
+def _describe(model) -> str:
+    sizes = getattr(model, "sizes", None)
+    if not sizes:
+        return type(model).__name__
+    return "-".join(map(str, sizes)) + (f" {model.activation}" if getattr(model, "activation", "") else "")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# curves
+
+
+def curves(metrics: dict, path: str | Path) -> Path:
+    """Training loss and validation accuracy per epoch, from the metrics.json that training writes."""
+    series = {}
+    for key in ("train_loss", "val_accuracy"):
+        values = metrics.get(key)
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"the metrics have no {key!r} list; give the metrics.json that "
+                             "`micrograd-mnist train` writes")
+        series[key] = np.asarray(values, dtype=float)
+    loss, val = series["train_loss"], series["val_accuracy"]
+    test = metrics.get("test_accuracy")
+    fig = _figure("curves")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+
+    ax_loss.plot(np.arange(1, len(loss) + 1), loss, "o-", color=RED, ms=4)
+    ax_loss.set(title="training loss (cross-entropy, mean over the epoch)", xlabel="epoch", ylabel="loss")
+    ax_loss.set_ylim(bottom=0)
+
+    epochs = np.arange(1, len(val) + 1)
+    ax_acc.plot(epochs, val * 100, "o-", color=BLUE, ms=4, label="validation (images held out from training)")
+    if isinstance(test, (int, float)):
+        ax_acc.axhline(test * 100, color="0.3", ls="--", lw=1, label=f"test accuracy after training: {test:.2%}")
+    ax_acc.set(title="validation accuracy after each epoch", xlabel="epoch", ylabel="accuracy")
+    ax_acc.yaxis.set_major_formatter(PercentFormatter(decimals=1 if np.ptp(val) < 0.05 else 0))
+    ax_acc.legend(loc="lower right", fontsize=8)
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+        ax.grid(alpha=0.3)
+        ax.title.set_fontsize(10)
+
+    config = metrics.get("config") or {}
+    what = ""
+    if config.get("sizes"):
+        what = " of " + "-".join(map(str, config["sizes"])) + f" {config.get('activation', '')}".rstrip()
+        if config.get("preset"):
+            what += f" ({config['preset']} preset)"
+    tail = f", test accuracy {test:.2%}" if isinstance(test, (int, float)) else ""
+    fig.suptitle(f"Training{what}: {len(loss)} epoch{'s' * (len(loss) != 1)}{tail}", fontweight="bold")
+    return save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# confusion
+
+
+def confusion(counts: np.ndarray, path: str | Path) -> Path:
+    """Annotated heatmap of counts[true, predicted]: correct answers in blue, mistakes in red by count."""
+    counts = np.asarray(counts)
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.dtype.kind not in "iu":
+        raise ValueError(f"confusion needs a square matrix of integer counts, got shape {counts.shape} "
+                         f"dtype {counts.dtype}")
+    k = len(counts)
+    total, correct = counts.sum(), np.trace(counts)
+    row_totals = counts.sum(axis=1)
+    recall = np.divide(counts.diagonal(), row_totals, out=np.zeros(k), where=row_totals > 0)
+    diagonal = np.eye(k, dtype=bool)
+    errors = np.ma.masked_where(diagonal, counts)
+    most = max(int(errors.max()) if errors.count() else 0, 1)
+
+    fig = _figure("confusion")
+    ax = fig.subplots()
+    ax.imshow(np.ma.masked_where(~diagonal, np.ones((k, k))), cmap="Blues", vmin=0, vmax=1.6)
+    image = ax.imshow(errors, cmap="Reds", vmin=0, vmax=most)
+    for t in range(k):
+        for p in range(k):
+            n = int(counts[t, p])
+            if t == p:
+                color = "white"
+            elif n == 0:
+                color = "0.75"
+            else:
+                color = "white" if n > 0.6 * most else "black"
+            ax.text(p, t, str(n), ha="center", va="center", fontsize=8 if n < 1000 else 7, color=color,
+                    fontweight="bold" if t == p else "normal")
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.xaxis.set_ticks_position("top")
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("true digit")
+    ax.tick_params(length=0)
+    ax.set_xticks(np.arange(k + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(k + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="white", lw=1)
+    ax.tick_params(which="minor", length=0)
+    right = ax.secondary_yaxis("right")
+    right.set_yticks(range(k), [f"{r:.1%}" for r in recall], fontsize=8, color="0.25")
+    right.tick_params(length=0)
+    right.set_ylabel("correct, per true digit", color="0.25")
+    for axis in (ax, right):
+        for side in axis.spines.values():
+            side.set_visible(False)
+    bar = fig.colorbar(image, ax=ax, shrink=0.7, pad=0.03)
+    bar.set_label("mistakes (count)")
+    bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    accuracy = correct / total if total else 0.0
+    fig.suptitle(f"Confusion matrix: {correct:,} of {total:,} test images right ({accuracy:.2%})",
+                 fontweight="bold")
+    return save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# mistakes
+
+
+def mistakes(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: str | Path, n: int = 25) -> Path:
+    """A grid of the first `n` misclassified images, each titled 'pred X / true Y'."""
+    images, labels, predicted = np.asarray(images), np.asarray(labels), np.asarray(predicted)
+    if images.ndim != 2 or images.shape[1] != 28 * 28:
+        raise ValueError(f"mistakes needs images of shape (N, 784), got {images.shape}")
+    if not len(images) == len(labels) == len(predicted):
+        raise ValueError(f"mistakes needs as many labels and predictions as images: {len(images)} images, "
+                         f"{len(labels)} labels, {len(predicted)} predictions")
+    if n < 1:
+        raise ValueError(f"n must be positive, got {n}")
+    wrong = np.flatnonzero(labels != predicted)
+    shown = wrong[:n]
+    cols = max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / cols)
+    fig = _figure("mistakes")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, i in zip(axes.flat, shown):
+        ax.imshow(images[i].reshape(28, 28), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(f"pred {predicted[i]} / true {labels[i]}", fontsize=9, color=RED)
+        ax.text(27, 27, f"#{i}", ha="right", va="bottom", fontsize=6, color="0.5")
+    if not len(wrong):
+        axes.flat[len(axes.flat) // 2].text(0.5, 0.5, "no misclassified images", ha="center", va="center",
+                                            transform=axes.flat[len(axes.flat) // 2].transAxes)
+    which = "the first " if len(wrong) > len(shown) else ""
+    fig.suptitle(f"{len(wrong):,} of {len(labels):,} test images misclassified ({len(wrong) / len(labels):.2%}); "
+                 f"{which}{len(shown)} shown", fontweight="bold", fontsize=11)
+    return save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# separability
+
+
+class Projection(NamedTuple):
+    points: np.ndarray  # (m, 2): the chosen images on the first two principal components
+    labels: np.ndarray  # (m,): their digits
+    digits: tuple[int, int]  # (a, b): the line predicts b on the side where points @ w + bias > 0
+    w: np.ndarray  # (2,)
+    bias: float
+    wrong: np.ndarray  # (m,) bool: on the wrong side of the line
+    explained: np.ndarray  # (2,): fraction of the variance each component explains
+
+
+def project_and_fit(images: np.ndarray, labels: np.ndarray, n: int = 500, digits: tuple[int, int] = (3, 8),
+                    seed: int = 0, steps: int = 500) -> Projection:
+    """Pick n/2 images of each digit, project them to 2-D by PCA (SVD) and fit the best straight line.
+
+    The line is a logistic regression on the 2-D points, by `steps` of full-batch gradient descent on
+    standardized coordinates (convex, so plain gradient descent finds the optimum's neighbourhood).
+    """
+    images, labels = np.asarray(images, dtype=np.float64), np.asarray(labels)
+    a, b = digits
+    if a == b:
+        raise ValueError(f"separability needs two different digits, got {digits}")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for d in (a, b):
+        pool = np.flatnonzero(labels == d)
+        if len(pool) < 2:
+            raise ValueError(f"separability needs at least 2 images of digit {d}, found {len(pool)}")
+        chosen.append(rng.choice(pool, size=min(len(pool), n // 2), replace=False))
+    index = np.concatenate(chosen)
+    x, y = images[index], labels[index]
+    centred = x - x.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    points = centred @ vt[:2].T
+    explained = s[:2] ** 2 / (s ** 2).sum()
+
+    mu, sd = points.mean(axis=0), points.std(axis=0) + 1e-12
+    z = (points - mu) / sd
+    target = (y == b).astype(np.float64)
+    v, c = np.zeros(2), 0.0
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(z @ v + c)))
+        v -= 1.0 * z.T @ (p - target) / len(z)
+        c -= 1.0 * float((p - target).mean())
+    w = v / sd  # back to PCA coordinates: z @ v + c == points @ w + bias
+    bias = c - float(mu @ w)
+    wrong = (points @ w + bias > 0) != (y == b)
+    return Projection(points, y, (a, b), w, bias, wrong, explained)
+
+
+def separability(images: np.ndarray, labels: np.ndarray, path: str | Path, n: int = 500,
+                 digits: tuple[int, int] = (3, 8), seed: int = 0) -> Path:
+    """Two digits in 2-D by PCA, coloured by class, with the best straight line and its mistakes marked."""
+    fit = project_and_fit(images, labels, n=n, digits=digits, seed=seed)
+    a, b = fit.digits
+    fig = _figure("separability")
+    ax = fig.subplots()
+    pad = 0.05 * np.ptp(fit.points, axis=0)
+    (x0, y0), (x1, y1) = fit.points.min(axis=0) - pad, fit.points.max(axis=0) + pad
+    gx, gy = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
+    side = (gx * fit.w[0] + gy * fit.w[1] + fit.bias > 0).astype(float)
+    ax.contourf(gx, gy, side, levels=[-0.5, 0.5, 1.5], colors=["#dbe9f6", "#f9dcd6"], alpha=0.6)
+    if abs(fit.w[1]) > abs(fit.w[0]):  # w0 x + w1 y + bias = 0, through two of its points
+        ends = [(x, -(fit.bias + fit.w[0] * x) / fit.w[1]) for x in (x0, x1)]
+    else:
+        ends = [(-(fit.bias + fit.w[1] * y) / fit.w[0], y) for y in (y0, y1)]
+    ax.axline(*ends, color="black", lw=1.5, label="best straight line")
+    for d, color, marker in ((a, BLUE, "o"), (b, RED, "s")):
+        mine = fit.labels == d
+        ax.scatter(*fit.points[mine].T, s=14, color=color, marker=marker, alpha=0.65, lw=0,
+                   label=f"{d}s ({mine.sum()})")
+    ax.scatter(*fit.points[fit.wrong].T, s=55, facecolors="none", edgecolors="black", lw=0.9,
+               label=f"on the wrong side ({fit.wrong.sum()})")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel(f"principal component 1 ({fit.explained[0]:.1%} of the variance)")
+    ax.set_ylabel(f"principal component 2 ({fit.explained[1]:.1%} of the variance)")
+    ax.legend(loc="upper right", fontsize=9, framealpha=0.9)
+    m = len(fit.labels)
+    ax.text(0.02, 0.02, f"best straight line (logistic regression):\n{fit.wrong.sum()} of {m} points on the wrong "
+            f"side ({fit.wrong.mean():.1%})", transform=ax.transAxes, fontsize=9, va="bottom",
+            bbox=dict(boxstyle="round", fc="white", ec="0.6", alpha=0.9))
+    verdict = "are not linearly separable" if fit.wrong.any() else "are linearly separable"
+    fig.suptitle(f"{m} test {a}s and {b}s, projected to 2-D by PCA, {verdict}", fontweight="bold", fontsize=11)
+    return save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# vanishing
+
+
+def layer_gradients(activation: str, depth: int = 8, width: int = 32, seed: int = 0, batch: int = 64) -> np.ndarray:
+    """Mean |dloss/dW| of each Linear layer (first = next to the input) of a fresh MLP, on one random batch.
+
+    The network is MLP([784] + [width] * (depth - 1) + [10], activation) with this project's (PyTorch's)
+    initialization; the batch is uniform random pixels with random labels, the loss cross-entropy.
+    """
+    from micrograd_mnist.nn import MLP, Linear
+    from micrograd_mnist.nn import functional as F
+
+    if depth < 2:
+        raise ValueError(f"depth must be at least 2 Linear layers, got {depth}")
+    rng = np.random.default_rng(seed)
+    model = MLP([784] + [width] * (depth - 1) + [10], activation, rng=rng)
+    x = rng.random((batch, 784)).astype(np.float32)
+    y = rng.integers(0, 10, batch)
+    F.cross_entropy(model(x), y).backward()
+    return np.array([float(np.abs(layer.weight.grad).mean()) for layer in model if isinstance(layer, Linear)])
+
+
+def vanishing(path: str | Path, depth: int = 8, width: int = 32, seed: int = 0) -> Path:
+    """Gradient magnitude per layer at initialization, sigmoid against ReLU, on a log scale."""
+    fig = _figure("vanishing")
+    ax = fig.subplots()
+    layers = np.arange(1, depth + 1)
+    factor = {}
+    for activation, color, marker in (("sigmoid", RED, "o"), ("relu", BLUE, "s")):
+        g = layer_gradients(activation, depth, width, seed)
+        factor[activation] = (g[-1] / g[0]) ** (1 / (depth - 1))
+        ratio = float(f"{g[-1] / g[0]:.2g}")  # two significant digits: 1/1,100,000
+        ax.semilogy(layers, g, marker=marker, color=color, lw=2,
+                    label=f"{activation}: layer 1's gradient is 1/{ratio:,.0f} of layer {depth}'s")
+    ax.set_xticks(layers, [f"{i}\n(input)" if i == 1 else f"{i}\n(output)" if i == depth else str(i)
+                           for i in layers])
+    ax.set_xlabel("Linear layer")
+    ax.set_ylabel("mean |∂loss/∂W| (log scale)")
+    ax.grid(alpha=0.3, which="major")
+    ax.legend(loc="lower right", fontsize=9)
+    ax.set_title(f"Each sigmoid multiplies the backward signal by σ′ ≤ 1/4: it shrinks {factor['sigmoid']:.1f}× per "
+                 "layer on the way to the input.\nReLU's slope is 1 where it is active: its gradients shrink "
+                 f"{factor['relu']:.1f}× per layer on average, and level off", fontsize=9, color="0.3")
+    fig.suptitle(f"Vanishing gradients at initialization: {depth} layers of width {width}, one random batch",
+                 fontweight="bold", fontsize=11)
+    return save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# architecture
+
+
+def parameter_count(sizes: Sequence[int]) -> int:
+    return sum((n_in + 1) * n_out for n_in, n_out in zip(sizes, sizes[1:]))
+
+
+def architecture(path: str | Path, sizes: Sequence[int] = (784, 16, 16, 10), activation: str | None = None,
+                 max_drawn: int = 16) -> Path:
+    """The network as circles and connections; a layer wider than `max_drawn` shows 4 + ⋮ + 4 neurons."""
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ValueError(f"architecture needs at least two positive layer sizes, got {sizes}")
+    fig = _figure("architecture")
+    ax = fig.subplots()
+    ax.set_axis_off()
+    columns = []  # per layer: the y of each drawn neuron, and whether the middle is elided
+    for size in sizes:
+        if size <= max_drawn:
+            columns.append((list((size - 1) / 2 - np.arange(size)), False))
+        else:
+            columns.append(([7.5, 6.5, 5.5, 4.5, -4.5, -5.5, -6.5, -7.5], True))
+    top = max(max(ys) for ys, _ in columns)
+    for i in range(len(sizes) - 1):
+        for y0 in columns[i][0]:
+            for y1 in columns[i + 1][0]:
+                ax.plot([i, i + 1], [y0, y1], color="0.55", lw=0.4, alpha=0.4, zorder=1)
+        n_in, n_out = sizes[i], sizes[i + 1]
+        ax.text(i + 0.5, -top - 1.6, f"{n_in:,} × {n_out:,} weights\n+ {n_out:,} biases\n= {(n_in + 1) * n_out:,}",
+                ha="center", va="top", fontsize=8, color="0.35")
+    for i, (size, (ys, elided)) in enumerate(zip(sizes, columns)):
+        last = i == len(sizes) - 1
+        face = "#dbe9f6" if i == 0 else "#f9dcd6" if last else "white"
+        ax.scatter(np.full(len(ys), i), ys, s=150, facecolor=face, edgecolor="0.15", lw=1, zorder=2)
+        if elided:
+            ax.scatter([i, i, i], [0.9, 0, -0.9], s=6, color="black", zorder=2)
+            ax.text(i + 0.07, 0, f"{size - len(ys):,} more", ha="left", va="center", fontsize=8, color="0.35")
+        if last and size == 10:
+            for d, y in enumerate(ys):
+                ax.text(i + 0.07, y, str(d), ha="left", va="center", fontsize=9)
+        if i == 0:
+            name, unit = "input layer", "pixels" if size == 784 else "inputs"
+        elif last:
+            name, unit = "output layer", "digits" if size == 10 else "outputs"
+        else:
+            name, unit = f"hidden layer {i}", f"{activation} neurons" if activation else "neurons"
+        ax.text(i, top + 1.2, f"{name}\n{size:,} {unit}", ha="center", va="bottom", fontsize=10)
+    ax.set_xlim(-0.4, len(sizes) - 1 + 0.4)
+    ax.set_ylim(-top - 4.2, top + 3.2)
+    arrows = " → ".join(map(str, sizes))
+    fig.suptitle(f"{arrows}  ({parameter_count(sizes):,} parameters)", fontweight="bold", fontsize=13)
+    return save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# digit
+
+
+def digit(image: np.ndarray, path: str | Path, label: int | None = None) -> Path:
+    """One digit as its 28x28 grid of activations (0 black, 1 white), each nonzero value printed in its cell."""
+    image = np.asarray(image)
+    if image.size != 28 * 28:
+        raise ValueError(f"digit needs 784 pixel values (28x28), got an array of shape {image.shape}")
+    if image.dtype == np.uint8:
+        image = image / 255.0
+    image = image.reshape(28, 28).astype(np.float64)
+    if image.min() < 0 or image.max() > 1:
+        raise ValueError(f"digit needs activations in [0, 1], got values from {image.min():g} to {image.max():g}")
+    fig = _figure("digit")
+    ax = fig.subplots()
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    for r, c in zip(*np.nonzero(image)):
+        v = image[r, c]
+        text = "1" if v >= 0.995 else f"{v:.3f}"[1:] if v < 0.01 else f"{v:.2f}"[1:]
+        ax.text(c, r, text, ha="center", va="center", fontsize=6.5, color="black" if v > 0.5 else "white")
+    ax.set_xticks(np.arange(28 + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(28 + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="0.3", lw=0.3)
+    ax.set_xticks(range(0, 28, 4))
+    ax.set_yticks(range(0, 28, 4))
+    ax.tick_params(which="both", length=0, labelsize=8)
+    what = f"A {label}" if label is not None else "A digit"
+    fig.suptitle(f"{what} as the network sees it: 28 × 28 = 784 input activations", fontweight="bold")
+    ax.set_title(f"{np.count_nonzero(image)} pixels above 0, from black (0) to white (1)", fontsize=9, color="0.3")
+    return save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The command line: micrograd-mnist plot KIND [CKPT] ...
+
+NEEDS_CHECKPOINT = ("weights", "confusion", "mistakes")
+TAKES_NO_CHECKPOINT = ("vanishing",)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `plot` on an argparse subparsers object; the parser back."""
+    epilog = "kinds:\n" + "\n".join(f"  {kind:<13} {text}" for kind, text in KINDS.items())
+    parser = subparsers.add_parser(
+        "plot", help="pictures of a trained network, its training and MNIST (.png, .svg or .pdf)",
+        description="Draw one picture. The output goes to --out, by default KIND.png in the current folder.",
+        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", metavar="KIND", help=f"what to draw: {', '.join(KINDS)}")
+    parser.add_argument("checkpoint", nargs="?", type=Path, metavar="CKPT",
+                        help="a model.npz or checkpoint.npz written by `micrograd-mnist train`")
+    parser.add_argument("--metrics", type=Path, metavar="FILE",
+                        help="curves: the metrics.json to draw (default: metrics.json beside CKPT)")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="read the IDX files from here")
+    parser.add_argument("--out", type=Path, metavar="FILE", help="where to write (default KIND.png here)")
+    parser.add_argument("--index", type=int, default=0, metavar="I", help="digit: which test image (default 0)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Draw the picture `args` asks for and print `wrote PATH`; user mistakes raise a one-line error."""
+    from micrograd_mnist import checkpoint, data
+
+    kind = args.kind
+    if kind not in KINDS:
+        raise ValueError(f"unknown plot {kind!r}: choose one of {', '.join(KINDS)}")
+    out = Path(args.out) if args.out is not None else Path(f"{kind}.png")
+    _format(out)  # a bad suffix fails before any slow work
+    if kind in NEEDS_CHECKPOINT and args.checkpoint is None:
+        raise ValueError(f"plot {kind} needs a checkpoint: micrograd-mnist plot {kind} RUN/model.npz")
+    if kind in TAKES_NO_CHECKPOINT and args.checkpoint is not None:
+        raise ValueError(f"plot {kind} draws fresh networks at initialization; it takes no CKPT")
+
+    model = meta = None
+    if args.checkpoint is not None and kind != "curves":
+        model, meta, _ = checkpoint.load(args.checkpoint)
+
+    def test_set() -> tuple[np.ndarray, np.ndarray]:
+        dataset = (meta or {}).get("config", {}).get("dataset", "mnist")
+        mnist = data.load(dataset, args.data_dir)
+        return mnist.test_images, mnist.test_labels
+
+    if kind == "weights":
+        weights(model, out)
+    elif kind == "curves":
+        curves(_read_metrics(args), out)
+    elif kind in ("confusion", "mistakes"):
+        from micrograd_mnist.training import confusion_matrix, predict_proba
+
+        images, labels = test_set()
+        predicted = predict_proba(model, images).argmax(axis=1)
+        if kind == "confusion":
+            confusion(confusion_matrix(predicted, labels), out)
+        else:
+            mistakes(images, labels, predicted, out)
+    elif kind == "separability":
+        separability(*test_set(), out)
+    elif kind == "digit":
+        images, labels = test_set()
+        if not -len(images) <= args.index < len(images):
+            raise ValueError(f"--index {args.index} is out of range: the test set has {len(images):,} images")
+        digit(images[args.index], out, label=int(labels[args.index]))
+    elif kind == "vanishing":
+        vanishing(out)
+    elif kind == "architecture":
+        architecture(out, model.sizes if model is not None else (784, 16, 16, 10),
+                     activation=model.activation if model is not None else None)
+    print(f"wrote {out}")
+    return 0
+
+
+def _read_metrics(args: argparse.Namespace) -> dict:
+    if args.metrics is not None:
+        path = Path(args.metrics)
+    elif args.checkpoint is not None:
+        path = Path(args.checkpoint).parent / "metrics.json"
+    else:
+        raise ValueError("plot curves needs a metrics.json: give RUN/model.npz (metrics.json beside it is used) "
+                         "or --metrics FILE")
+    try:
+        metrics = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"no metrics file at {path}: training writes it at the end of a run as "
+                         "OUT/metrics.json") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not a readable metrics.json ({e})") from None
+    if not isinstance(metrics, dict):
+        raise ValueError(f"{path} is not a metrics.json written by `micrograd-mnist train`")
+    return metrics
+
