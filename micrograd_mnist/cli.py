@@ -7,10 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-PLANNED = {
-    "plot": "pictures of a trained network",
-}
-
 
 class UserError(Exception):
     """Anything the user can fix: printed as one line, exit code 2."""
@@ -77,12 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg")
     demo.add_argument("--data-dir", type=Path, help="MNIST files, for the 784-input neuron's digit")
 
+    from viz import plots
+
+    plots.add_parser(commands)
+
     moons = commands.add_parser("moons", help="micrograd's demo: a scalar-engine MLP learns two moons")
     moons.add_argument("--steps", type=positive(int), default=100, help="SGD steps (default 100)")
     moons.add_argument("--seed", type=int, default=1)
 
-    for name, text in PLANNED.items():
-        commands.add_parser(name, help=f"{text} (coming soon)", add_help=False)
     return parser
 
 
@@ -206,6 +204,15 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_plot(args) -> int:
+    from viz import plots
+
+    try:
+        return plots.run(args)
+    except ValueError as e:  # plots says what was wrong with the request in one line
+        raise UserError(str(e)) from None
+
+
 def cmd_moons(args) -> int:
     from .moons import train
 
@@ -222,14 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     from .training import Diverged
 
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if args.command in PLANNED:
-        print(f"micrograd-mnist {args.command}: not implemented yet ({PLANNED[args.command]})", file=sys.stderr)
-        return 2
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "moons": cmd_moons,
-                "backprop": cmd_backprop, "demo": cmd_demo}
+                "backprop": cmd_backprop, "demo": cmd_demo, "plot": cmd_plot}
     if args.command not in handlers:
         parser.print_help()
         return 0

@@ -3,7 +3,7 @@
 Every picture is a function that takes data (or a model) and a path, renders a `matplotlib.figure.Figure`
 (never pyplot, so there is no global state and no display is needed), writes the file atomically in the
 format its suffix names (.png, .svg or .pdf) and returns the path. Sizes are fixed per kind (`FIGSIZE`,
-inches, at `DPI`), so a PNG is always `FIGSIZE[kind] * DPI` pixels.
+inches, at `DPI`), so a PNG is always exactly `FIGSIZE[kind] * DPI` pixels.
 
 `add_parser` and `run` are the glue for `micrograd-mnist plot KIND [CKPT] ...`.
 """
@@ -26,12 +26,12 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from micrograd_mnist.files import atomic_write
 
-DPI = 150
+DPI = 144  # with sizes in 1/16 inch, figsize * DPI is a whole number of pixels exactly (no float rounding)
 SUFFIXES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 FIGSIZE = {  # inches; weights depends on how many neurons it shows, see weights_figsize
-    "curves": (10.0, 4.2),
+    "curves": (10.0, 4.25),
     "confusion": (7.0, 6.0),
-    "mistakes": (7.0, 7.8),
+    "mistakes": (7.0, 7.75),
     "separability": (7.5, 6.5),
     "vanishing": (8.0, 5.0),
     "architecture": (9.0, 6.0),
@@ -84,7 +84,7 @@ def _figure(kind: str, figsize: tuple[float, float] | None = None) -> Figure:
 def weights_figsize(count: int) -> tuple[float, float]:
     """Inches of the weights picture for `count` neurons (4 columns up to 16 neurons, 8 beyond)."""
     cols, rows = _grid(count)
-    return (1.45 * cols + 1.3, 1.55 * rows + 1.1)
+    return (1.5 * cols + 1.25, 1.5 * rows + 1.125)
 
 
 def _grid(count: int) -> tuple[int, int]:
@@ -478,7 +478,7 @@ def architecture(path: str | Path, sizes: Sequence[int] = (784, 16, 16, 10), act
     ax.set_xlim(-0.4, len(sizes) - 1 + 0.4)
     ax.set_ylim(-top - 4.2, top + 3.2)
     arrows = " → ".join(map(str, sizes))
-    fig.suptitle(f"{arrows}  ({parameter_count(sizes):,} parameters)", fontweight="bold", fontsize=13)
+    fig.suptitle(f"{arrows} ({parameter_count(sizes):,} parameters)", fontweight="bold", fontsize=13)
     return save(fig, path)
 
 
@@ -509,7 +509,7 @@ def digit(image: np.ndarray, path: str | Path, label: int | None = None) -> Path
     ax.set_xticks(range(0, 28, 4))
     ax.set_yticks(range(0, 28, 4))
     ax.tick_params(which="both", length=0, labelsize=8)
-    what = f"A {label}" if label is not None else "A digit"
+    what = "A digit" if label is None else f"An {label}" if label == 8 else f"A {label}"
     fig.suptitle(f"{what} as the network sees it: 28 × 28 = 784 input activations", fontweight="bold")
     ax.set_title(f"{np.count_nonzero(image)} pixels above 0, from black (0) to white (1)", fontsize=9, color="0.3")
     return save(fig, path)
@@ -535,7 +535,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--metrics", type=Path, metavar="FILE",
                         help="curves: the metrics.json to draw (default: metrics.json beside CKPT)")
     parser.add_argument("--data-dir", type=Path, metavar="DIR", help="read the IDX files from here")
-    parser.add_argument("--out", type=Path, metavar="FILE", help="where to write (default KIND.png here)")
+    parser.add_argument("--out", type=Path, metavar="FILE",
+                        help="where to write: .png, .svg or .pdf (default KIND.png in the current folder)")
     parser.add_argument("--index", type=int, default=0, metavar="I", help="digit: which test image (default 0)")
     return parser
 
