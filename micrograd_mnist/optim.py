@@ -29,6 +29,12 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError
 
+    def _gradients(self):
+        """(index, parameter, gradient + weight_decay · parameter) for each parameter with a gradient."""
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                yield i, p, (p.grad + self.weight_decay * p.data if self.weight_decay else p.grad)
+
     # Buffers (momentum, Adam's moments) by name, so a checkpoint can hold them as plain arrays.
     def state_dict(self) -> dict[str, np.ndarray]:
         return {f"{name}.{i}": np.asarray(buf) for name in self.STATE for i, buf in enumerate(getattr(self, name))
@@ -61,12 +67,7 @@ class SGD(Optimizer):
         self.buffers: list = [None] * len(self.params)
 
     def step(self) -> None:
-        for i, p in enumerate(self.params):
-            g = p.grad
-            if g is None:
-                continue
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
+        for i, p, g in self._gradients():
             if self.momentum:
                 buf = self.buffers[i]
                 if buf is None:
@@ -97,12 +98,7 @@ class Adam(Optimizer):
         b1, b2 = self.betas
         step_size = self.lr / (1 - b1 ** self.t)
         v_scale = 1 / (1 - b2 ** self.t)
-        for i, p in enumerate(self.params):
-            g = p.grad
-            if g is None:
-                continue
-            if self.weight_decay:
-                g = g + self.weight_decay * p.data
+        for i, p, g in self._gradients():
             if self.m[i] is None:
                 self.m[i], self.v[i] = g * 0, g * 0  # fresh zeros of g's shape and dtype
             m, v = self.m[i], self.v[i]

