@@ -57,13 +57,16 @@ def steps(root: Value) -> Iterator[Step]:
 
 
 class Names:
-    """Short, stable names for nodes: a label if it has one, a number for a constant, else t1, t2, …"""
+    """Short, stable names for nodes: a label if it has one, a number for a constant, else t1, t2, …
+    (and L for an unlabeled output: the loss)."""
 
     def __init__(self, root: Value) -> None:
         self.names: dict[int, str] = {}
         count = 0
         for node in toposort(root):
-            if node.label:
+            if node is root and not node.label:
+                self.names[id(node)] = "L"
+            elif node.label:
                 self.names[id(node)] = node.label
             elif node.op is None:
                 self.names[id(node)] = f"{node.data:g}"

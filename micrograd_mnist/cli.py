@@ -222,6 +222,8 @@ def cmd_moons(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from viz import GraphvizMissing
+
     from .checkpoint import CheckpointError
     from .data import DataError
     from .expr import ExprError
@@ -237,17 +239,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return handlers[args.command](args)
-    except (UserError, DataError, CheckpointError, ImageError, ExprError) as e:
+    except (UserError, DataError, CheckpointError, ImageError, ExprError, GraphvizMissing) as e:
         print(f"micrograd-mnist {args.command}: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `micrograd-mnist evaluate ... | head`: the reader left, which is fine
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except OSError as e:  # a path that can't be used: a folder where a file should go, and so on
+        where = f" {e.filename}" if e.filename else ""
+        print(f"micrograd-mnist {args.command}:{where}: {e.strerror or e}", file=sys.stderr)
         return 2
     except Diverged as e:
         print(f"micrograd-mnist {args.command}: diverged: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `micrograd-mnist evaluate ... | head`: the reader left, which is fine
-        sys.stdout = open(os.devnull, "w")
-        return 0
 
 
 if __name__ == "__main__":

@@ -31,9 +31,12 @@ def graph(source: str, **values: float) -> tuple[Value, dict[str, Value]]:
         try:
             tree = ast.parse(text, mode="exec")
         except SyntaxError as e:
-            raise ExprError(_point(source, start + (e.offset or 1) - 1, e.msg or "invalid syntax")) from None
+            raise ExprError(_point(source, start + _chars(text, (e.offset or 1) - 1), e.msg or "invalid syntax")) \
+                from None
+        if not tree.body:  # a comment
+            continue
         (statement,) = tree.body
-        where = (source, start)
+        where = (source, start, text)
         if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
                 and isinstance(statement.targets[0], ast.Name):
             out = _eval(statement.value, names, where)
@@ -62,11 +65,11 @@ def _statements(source: str):
         start += len(piece) + 1
 
 
-def _eval(node: ast.AST, names: dict[str, Value], where: tuple[str, int]):
-    source, start = where
+def _eval(node: ast.AST, names: dict[str, Value], where: tuple[str, int, str]):
+    source, start, text = where
 
     def fail(message: str):
-        raise ExprError(_point(source, start + node.col_offset, message))
+        raise ExprError(_point(source, start + _chars(text, node.col_offset), message))
 
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         return Value(float(node.value))
@@ -82,8 +85,9 @@ def _eval(node: ast.AST, names: dict[str, Value], where: tuple[str, int]):
         exponent = node.right
         sign = -1 if isinstance(exponent, ast.UnaryOp) and isinstance(exponent.op, ast.USub) else 1
         literal = exponent.operand if sign == -1 else exponent
-        if not (isinstance(literal, ast.Constant) and isinstance(literal.value, (int, float))):
-            raise ExprError(_point(source, start + exponent.col_offset,
+        if not (isinstance(literal, ast.Constant) and isinstance(literal.value, (int, float))) \
+                or isinstance(literal.value, bool):
+            raise ExprError(_point(source, start + _chars(text, exponent.col_offset),
                                    "the exponent of ** must be a number (a constant power)"))
         return base ** (sign * literal.value)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
@@ -99,5 +103,11 @@ def _eval(node: ast.AST, names: dict[str, Value], where: tuple[str, int]):
     fail(f"not allowed in an expression: {type(node).__name__}")
 
 
+def _chars(text: str, utf8_offset: int) -> int:
+    """ast counts columns in UTF-8 bytes; people count characters (ŷ is one)."""
+    return len(text.encode()[:utf8_offset].decode(errors="ignore"))
+
+
 def _point(source: str, offset: int, message: str) -> str:
-    return f"{message} at column {offset + 1}: {source[:offset]}⟶{source[offset:]}"
+    shown = source.replace("\n", "⏎")  # one line, same offsets
+    return f"{message} at column {offset + 1}: {shown[:offset]}⟶{shown[offset:]}"

@@ -219,7 +219,8 @@ def _fold(nodes: list, max_nodes: int) -> tuple[dict, set, list[str]]:
                     hidden.add(id(node))
                     changed = True
         count = sum(1 for n in nodes if id(n) in hidden)
-        notes.append(f"{count:,} nodes elided: only the first two and the last term of each Σ are shown")
+        if count:
+            notes.append(f"{count:,} nodes elided: only the first two and the last term of each Σ are shown")
     return folds, hidden, notes
 
 
