@@ -55,6 +55,12 @@ def _max_vjp(xp, g, out, a, axis, keepdims):
     return hit * (_expand(xp, g, axis, keepdims) / ties)  # ties share g
 
 
+def _getitem_vjp(xp, g, out, a, index):
+    grad = xp.zeros_like(a)
+    xp.add.at(grad, index, g)  # add.at, not =: an index may pick the same entry twice
+    return grad
+
+
 def _cross_entropy(xp, logits, labels):
     # .sum() / n rather than .mean(): same number, a third of the Python overhead per batch
     return -_log_softmax(xp, logits)[xp.arange(len(labels)), labels].sum() / len(labels)
@@ -106,6 +112,7 @@ logsumexp = Op("logsumexp", "lse", _logsumexp,
                                 (lambda xp, g, out, a, axis, keepdims: _expand(xp, g, axis, keepdims) * xp.exp(a - _expand(xp, out, axis, keepdims)),))
 reshape = Op("reshape", "reshape", lambda xp, a, shape: a.reshape(shape),
                                 (lambda xp, g, out, a, shape: g.reshape(a.shape),))
+getitem = Op("getitem", "[ ]", lambda xp, a, index: a[index], (_getitem_vjp,))
 transpose = Op("transpose", "ᵀ", lambda xp, a: a.T,                  (lambda xp, g, out, a: g.T,))
 # fused log-softmax + mean NLL: stable for any logits, and one node instead of six
 cross_entropy = Op("cross_entropy", "CE", _cross_entropy, (_cross_entropy_vjp,))

@@ -134,6 +134,15 @@ class Tensor:
                              f"({self.data.size} numbers) to {tuple(shape)}") from None
         return Tensor._from_op(ops.reshape, (self,), (tuple(shape),))
 
+    def __getitem__(self, index) -> Tensor:
+        if isinstance(index, Tensor):
+            index = index.data
+        try:
+            self.data[index]  # checks the index (a view or a small copy) before it joins the graph
+        except IndexError as e:
+            raise IndexError(f"index {index!r} does not fit a tensor of shape {self.shape}: {e}") from None
+        return Tensor._from_op(ops.getitem, (self,), (index,))
+
     @property
     def T(self) -> Tensor:
         return Tensor._from_op(ops.transpose, (self,))

@@ -234,3 +234,18 @@ def test_gradcheck_rejects_inputs_it_cannot_check():
         gradcheck(lambda a: a.sum(), [Tensor(np.ones(3))])  # does not require grad
     with pytest.raises(TypeError):
         gradcheck(lambda a, b: a, [Value(1.0), leaf64([1.0])])  # mixed engines
+
+
+def test_gradcheck_indexing_slices_and_repeated_indices():
+    """Indexing's VJP scatters g back; a row picked twice must collect both contributions."""
+    x = leaf64(normal(4, 3), label="x")
+    assert gradcheck(lambda x: x[1:3, ::2] * x[np.array([0, 2]), 1:2], [x])
+    assert gradcheck(lambda x: x[np.array([1, 1, 3])].sum(axis=0), [x])
+    x.zero_grad()
+    x[np.array([1, 1, 3])].sum().backward()
+    np.testing.assert_array_equal(x.grad.sum(axis=1), [0.0, 6.0, 0.0, 3.0])
+
+
+def test_indexing_out_of_range_names_the_shape():
+    with pytest.raises(IndexError, match=r"shape \(6,\)"):
+        Tensor(np.arange(6.0))[10]
