@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    description="Enter = next step, b = back, q = quit.")
     backprop.add_argument("demo", nargs="?", choices=list(GRAPHS), help="a built-in graph (or use --expr)")
     backprop.add_argument("--expr", help='an expression, e.g. "(w*x + b - y)**2" or "b = a + a; c = b + b"')
-    backprop.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", help="values for --expr's names")
+    backprop.add_argument("--set", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
+                          help="values for --expr's names")
     backprop.add_argument("--all", action="store_true", help="print every step without asking")
     backprop.add_argument("--quiz", action="store_true", help="ask for each gradient before revealing it")
     backprop.add_argument("--frames", type=Path, metavar="DIR", help="write one picture per step")
@@ -73,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg")
     demo.add_argument("--data-dir", type=Path, help="MNIST files, for the 784-input neuron's digit")
 
-    from viz import plots
+    from viz import plot_command
 
-    plots.add_parser(commands)
+    plot_command.add_parser(commands)
 
     moons = commands.add_parser("moons", help="micrograd's demo: a scalar-engine MLP learns two moons")
     moons.add_argument("--steps", type=positive(int), default=100, help="SGD steps (default 100)")
@@ -148,10 +149,10 @@ def cmd_backprop(args) -> int:
     from . import walkthrough
     from .backprop import Names
     from .demos import GRAPHS
-    from .expr import graph
+    from .expr import ExprError, graph
 
     if (args.demo is None) == (args.expr is None):
-        raise UserError("give a DEMO (" + ", ".join(GRAPHS) + ") or --expr \"...\", not both")
+        raise UserError("give exactly one of a DEMO (" + ", ".join(GRAPHS) + ") or --expr \"...\"")
     if args.expr is not None:
         values = {}
         for item in args.set:
@@ -162,7 +163,12 @@ def cmd_backprop(args) -> int:
                 raise UserError(f"--set takes NAME=NUMBER, got {item!r}") from None
             if not sep or not name.strip().isidentifier():
                 raise UserError(f"--set takes NAME=NUMBER, got {item!r}")
-        root, _ = graph(args.expr, **values)
+        try:
+            root, _ = graph(args.expr, **values)
+        except (ArithmeticError, ValueError) as e:
+            if isinstance(e, ExprError):
+                raise
+            raise UserError(f"the forward pass fails at these values: {e}") from None
         title = args.expr
     else:
         root, title = GRAPHS[args.demo](), args.demo
@@ -170,7 +176,10 @@ def cmd_backprop(args) -> int:
         raise UserError("the expression is a single number: there is nothing to backpropagate through")
     names = Names(root)
     pictures = bool(args.frames or args.html)
-    intro, frames = walkthrough.frames(root, pictures=pictures)
+    try:
+        intro, frames = walkthrough.frames(root, pictures=pictures)
+    except (ArithmeticError, ValueError) as e:  # e.g. the slope of x**0.5 at x = 0
+        raise UserError(f"a derivative is undefined at these values: {e}") from None
     if args.frames:
         paths = walkthrough.write_frames(frames, args.frames, args.format)
         print(f"wrote {len(paths)} pictures to {args.frames}/ (step-001.{args.format} …)")
@@ -205,11 +214,11 @@ def cmd_demo(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from viz import plots
+    from viz import plot_command
 
     try:
-        return plots.run(args)
-    except ValueError as e:  # plots says what was wrong with the request in one line
+        return plot_command.run(args)
+    except plot_command.PlotError as e:
         raise UserError(str(e)) from None
 
 

@@ -31,19 +31,21 @@ def graph(source: str, **values: float) -> tuple[Value, dict[str, Value]]:
         try:
             tree = ast.parse(text, mode="exec")
         except SyntaxError as e:
-            raise ExprError(_point(source, start + _chars(text, (e.offset or 1) - 1), e.msg or "invalid syntax")) \
-                from None
+            # SyntaxError counts characters already (ast nodes count UTF-8 bytes; see _chars)
+            raise ExprError(_point(source, start + (e.offset or 1) - 1, e.msg or "invalid syntax")) from None
         if not tree.body:  # a comment
             continue
         (statement,) = tree.body
         where = (source, start, text)
         if isinstance(statement, ast.Assign) and len(statement.targets) == 1 \
                 and isinstance(statement.targets[0], ast.Name):
+            target = statement.targets[0].id
+            if target in names:  # one name, one node: a second meaning would make the graph lie
+                raise ExprError(_point(source, start, f"{target!r} is already defined; give the new value a new name"))
             out = _eval(statement.value, names, where)
-            if out.op is None and out.label != statement.targets[0].id:  # `a = 2` or `a = b`: a new leaf
-                out = Value(out.data)
-            out.label = statement.targets[0].id
-            names[out.label] = out
+            if not isinstance(statement.value, ast.Name):  # `a = b` just gives b's node a second name
+                out.label = target
+            names[target] = out
         elif isinstance(statement, ast.Expr):
             out = _eval(statement.value, names, where)
         else:

@@ -30,7 +30,8 @@ class Op(NamedTuple):
 
 
 # The scalar namespace: just the names the table uses, backed by `math`.
-SCALAR = SimpleNamespace(exp=math.exp, log=math.log, tanh=math.tanh, maximum=max)
+SCALAR = SimpleNamespace(exp=math.exp, log=math.log, tanh=math.tanh, maximum=max,
+                         pow=math.pow)  # math.pow, not **: (-8) ** (1/3) would quietly turn complex
 
 
 def _expand(xp, g, axis, keepdims):
@@ -85,7 +86,7 @@ mul     = Op("mul",     "*",    lambda xp, a, b: a * b,              (lambda xp,
 div     = Op("div",     "/",    lambda xp, a, b: a / b,              (lambda xp, g, out, a, b: g / b,
                                                                       lambda xp, g, out, a, b: -g * out / b))
 neg     = Op("neg",     "-",    lambda xp, a: -a,                    (lambda xp, g, out, a: -g,))
-pow     = Op("pow",     "**",   lambda xp, a, p: a ** p,             (lambda xp, g, out, a, p: g * p * a ** (p - 1),))
+pow     = Op("pow",     "**",   lambda xp, a, p: xp.pow(a, p),       (lambda xp, g, out, a, p: g * p * xp.pow(a, p - 1) if p else 0 * g,))
 exp     = Op("exp",     "exp",  lambda xp, a: xp.exp(a),             (lambda xp, g, out, a: g * out,))
 log     = Op("log",     "log",  lambda xp, a: xp.log(a),             (lambda xp, g, out, a: g / a,))
 tanh    = Op("tanh",    "tanh", lambda xp, a: xp.tanh(a),            (lambda xp, g, out, a: g * (1 - out * out),))

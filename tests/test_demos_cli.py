@@ -369,7 +369,7 @@ def test_bad_set(capsys, item):
 
 def test_demo_and_expression_together(capsys):
     line = one_error_line(capsys, ["backprop", "single-neuron", "--expr", "a * a", "--set", "a=1"])
-    assert "not both" in line
+    assert "exactly one of" in line
 
 
 def test_neither_demo_nor_expression(capsys):

@@ -10,8 +10,6 @@ inches, at `DPI`), so a PNG is always exactly `FIGSIZE[kind] * DPI` pixels.
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +24,8 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from micrograd_mnist.files import atomic_write
 
+from .plot_command import KINDS, PlotError, add_parser, run  # noqa: F401  (the command line, re-exported)
+
 DPI = 144  # with sizes in 1/16 inch, figsize * DPI is a whole number of pixels exactly (no float rounding)
 SUFFIXES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 FIGSIZE = {  # inches; weights depends on how many neurons it shows, see weights_figsize
@@ -39,16 +39,6 @@ FIGSIZE = {  # inches; weights depends on how many neurons it shows, see weights
 }
 BLUE, RED = "#2166ac", "#b2182b"  # the ends of RdBu: blue for positive / class A, red for negative / class B
 
-KINDS = {
-    "weights": "first-layer weights as 28x28 pattern detectors: blue pixels excite, red inhibit (needs CKPT)",
-    "curves": "training loss and validation accuracy per epoch (metrics.json beside CKPT, or --metrics FILE)",
-    "confusion": "confusion matrix on the test set, true digit against predicted (needs CKPT and the data)",
-    "mistakes": "a grid of misclassified test digits, 'pred X / true Y' (needs CKPT and the data)",
-    "separability": "500 test 3s and 8s projected to 2-D by PCA, with the best straight line between them",
-    "vanishing": "gradient size per layer at initialization: a deep sigmoid net against a deep ReLU net",
-    "architecture": "the network as circles and connections (CKPT's sizes, else 784-16-16-10)",
-    "digit": "one test digit as its 28x28 grid of input activations (--index I, default 0)",
-}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -68,7 +58,7 @@ def save(fig: Figure, path: str | Path) -> Path:
 def _format(path: Path) -> str:
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
-        raise ValueError(f"cannot tell the picture format from {path.name!r}: end the file name in "
+        raise PlotError(f"cannot tell the picture format from {path.name!r}: end the file name in "
                          f"{', '.join(SUFFIXES)}")
     return fmt
 
@@ -96,7 +86,7 @@ def first_layer_weights(model) -> np.ndarray:
     """(784, width): column j is what neuron j of the first hidden layer multiplies the pixels by."""
     w = np.asarray(model[0].weight.data)
     if w.ndim != 2 or w.shape[0] != 28 * 28:
-        raise ValueError(f"weights draws 28x28 inputs, but this model's first layer takes {w.shape[0]} inputs")
+        raise PlotError(f"weights draws 28x28 inputs, but this model's first layer takes {w.shape[0]} inputs")
     return w
 
 
@@ -112,12 +102,12 @@ def weights(model, path: str | Path, neurons: int | Sequence[int] | None = None)
         chosen = list(range(min(width, 32)))
     elif isinstance(neurons, (int, np.integer)):
         if not 1 <= neurons <= width:
-            raise ValueError(f"neurons={neurons}: the first layer has {width} neurons")
+            raise PlotError(f"neurons={neurons}: the first layer has {width} neurons")
         chosen = list(range(int(neurons)))
     else:
         chosen = [int(j) for j in neurons]
         if not chosen or not all(0 <= j < width for j in chosen):
-            raise ValueError(f"neurons must be indices in [0, {width}), got {list(neurons)}")
+            raise PlotError(f"neurons must be indices in [0, {width}), got {list(neurons)}")
     cols, rows = _grid(len(chosen))
     fig = _figure("weights", weights_figsize(len(chosen)))
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -158,7 +148,7 @@ def curves(metrics: dict, path: str | Path) -> Path:
     for key in ("train_loss", "val_accuracy"):
         values = metrics.get(key)
         if not isinstance(values, list) or not values:
-            raise ValueError(f"the metrics have no {key!r} list; give the metrics.json that "
+            raise PlotError(f"the metrics have no {key!r} list; give the metrics.json that "
                              "`micrograd-mnist train` writes")
         series[key] = np.asarray(values, dtype=float)
     loss, val = series["train_loss"], series["val_accuracy"]
@@ -201,7 +191,7 @@ def confusion(counts: np.ndarray, path: str | Path) -> Path:
     """Annotated heatmap of counts[true, predicted]: correct answers in blue, mistakes in red by count."""
     counts = np.asarray(counts)
     if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or counts.dtype.kind not in "iu":
-        raise ValueError(f"confusion needs a square matrix of integer counts, got shape {counts.shape} "
+        raise PlotError(f"confusion needs a square matrix of integer counts, got shape {counts.shape} "
                          f"dtype {counts.dtype}")
     k = len(counts)
     total, correct = counts.sum(), np.trace(counts)
@@ -261,12 +251,12 @@ def mistakes(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path
     """A grid of the first `n` misclassified images, each titled 'pred X / true Y'."""
     images, labels, predicted = np.asarray(images), np.asarray(labels), np.asarray(predicted)
     if images.ndim != 2 or images.shape[1] != 28 * 28:
-        raise ValueError(f"mistakes needs images of shape (N, 784), got {images.shape}")
+        raise PlotError(f"mistakes needs images of shape (N, 784), got {images.shape}")
     if not len(images) == len(labels) == len(predicted):
-        raise ValueError(f"mistakes needs as many labels and predictions as images: {len(images)} images, "
+        raise PlotError(f"mistakes needs as many labels and predictions as images: {len(images)} images, "
                          f"{len(labels)} labels, {len(predicted)} predictions")
     if n < 1:
-        raise ValueError(f"n must be positive, got {n}")
+        raise PlotError(f"n must be positive, got {n}")
     wrong = np.flatnonzero(labels != predicted)
     shown = wrong[:n]
     cols = max(1, math.ceil(math.sqrt(n)))
@@ -312,13 +302,13 @@ def project_and_fit(images: np.ndarray, labels: np.ndarray, n: int = 500, digits
     images, labels = np.asarray(images, dtype=np.float64), np.asarray(labels)
     a, b = digits
     if a == b:
-        raise ValueError(f"separability needs two different digits, got {digits}")
+        raise PlotError(f"separability needs two different digits, got {digits}")
     rng = np.random.default_rng(seed)
     chosen = []
     for d in (a, b):
         pool = np.flatnonzero(labels == d)
         if len(pool) < 2:
-            raise ValueError(f"separability needs at least 2 images of digit {d}, found {len(pool)}")
+            raise PlotError(f"separability needs at least 2 images of digit {d}, found {len(pool)}")
         chosen.append(rng.choice(pool, size=min(len(pool), n // 2), replace=False))
     index = np.concatenate(chosen)
     x, y = images[index], labels[index]
@@ -392,7 +382,7 @@ def layer_gradients(activation: str, depth: int = 8, width: int = 32, seed: int 
     from micrograd_mnist.nn import functional as F
 
     if depth < 2:
-        raise ValueError(f"depth must be at least 2 Linear layers, got {depth}")
+        raise PlotError(f"depth must be at least 2 Linear layers, got {depth}")
     rng = np.random.default_rng(seed)
     model = MLP([784] + [width] * (depth - 1) + [10], activation, rng=rng)
     x = rng.random((batch, 784)).astype(np.float32)
@@ -440,7 +430,7 @@ def architecture(path: str | Path, sizes: Sequence[int] = (784, 16, 16, 10), act
     """The network as circles and connections; a layer wider than `max_drawn` shows 4 + ⋮ + 4 neurons."""
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2 or min(sizes) < 1:
-        raise ValueError(f"architecture needs at least two positive layer sizes, got {sizes}")
+        raise PlotError(f"architecture needs at least two positive layer sizes, got {sizes}")
     fig = _figure("architecture")
     ax = fig.subplots()
     ax.set_axis_off()
@@ -490,12 +480,12 @@ def digit(image: np.ndarray, path: str | Path, label: int | None = None) -> Path
     """One digit as its 28x28 grid of activations (0 black, 1 white), each nonzero value printed in its cell."""
     image = np.asarray(image)
     if image.size != 28 * 28:
-        raise ValueError(f"digit needs 784 pixel values (28x28), got an array of shape {image.shape}")
+        raise PlotError(f"digit needs 784 pixel values (28x28), got an array of shape {image.shape}")
     if image.dtype == np.uint8:
         image = image / 255.0
     image = image.reshape(28, 28).astype(np.float64)
     if image.min() < 0 or image.max() > 1:
-        raise ValueError(f"digit needs activations in [0, 1], got values from {image.min():g} to {image.max():g}")
+        raise PlotError(f"digit needs activations in [0, 1], got values from {image.min():g} to {image.max():g}")
     fig = _figure("digit")
     ax = fig.subplots()
     ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
@@ -513,102 +503,3 @@ def digit(image: np.ndarray, path: str | Path, label: int | None = None) -> Path
     fig.suptitle(f"{what} as the network sees it: 28 × 28 = 784 input activations", fontweight="bold")
     ax.set_title(f"{np.count_nonzero(image)} pixels above 0, from black (0) to white (1)", fontsize=9, color="0.3")
     return save(fig, path)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The command line: micrograd-mnist plot KIND [CKPT] ...
-
-NEEDS_CHECKPOINT = ("weights", "confusion", "mistakes")
-TAKES_NO_CHECKPOINT = ("vanishing",)
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register `plot` on an argparse subparsers object; the parser back."""
-    epilog = "kinds:\n" + "\n".join(f"  {kind:<13} {text}" for kind, text in KINDS.items())
-    parser = subparsers.add_parser(
-        "plot", help="pictures of a trained network, its training and MNIST (.png, .svg or .pdf)",
-        description="Draw one picture. The output goes to --out, by default KIND.png in the current folder.",
-        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", metavar="KIND", help=f"what to draw: {', '.join(KINDS)}")
-    parser.add_argument("checkpoint", nargs="?", type=Path, metavar="CKPT",
-                        help="a model.npz or checkpoint.npz written by `micrograd-mnist train`")
-    parser.add_argument("--metrics", type=Path, metavar="FILE",
-                        help="curves: the metrics.json to draw (default: metrics.json beside CKPT)")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="read the IDX files from here")
-    parser.add_argument("--out", type=Path, metavar="FILE",
-                        help="where to write: .png, .svg or .pdf (default KIND.png in the current folder)")
-    parser.add_argument("--index", type=int, default=0, metavar="I", help="digit: which test image (default 0)")
-    return parser
-
-
-def run(args: argparse.Namespace) -> int:
-    """Draw the picture `args` asks for and print `wrote PATH`; user mistakes raise a one-line error."""
-    from micrograd_mnist import checkpoint, data
-
-    kind = args.kind
-    if kind not in KINDS:
-        raise ValueError(f"unknown plot {kind!r}: choose one of {', '.join(KINDS)}")
-    out = Path(args.out) if args.out is not None else Path(f"{kind}.png")
-    _format(out)  # a bad suffix fails before any slow work
-    if kind in NEEDS_CHECKPOINT and args.checkpoint is None:
-        raise ValueError(f"plot {kind} needs a checkpoint: micrograd-mnist plot {kind} RUN/model.npz")
-    if kind in TAKES_NO_CHECKPOINT and args.checkpoint is not None:
-        raise ValueError(f"plot {kind} draws fresh networks at initialization; it takes no CKPT")
-
-    model = meta = None
-    if args.checkpoint is not None and kind != "curves":
-        model, meta, _ = checkpoint.load(args.checkpoint)
-
-    def test_set() -> tuple[np.ndarray, np.ndarray]:
-        dataset = (meta or {}).get("config", {}).get("dataset", "mnist")
-        mnist = data.load(dataset, args.data_dir)
-        return mnist.test_images, mnist.test_labels
-
-    if kind == "weights":
-        weights(model, out)
-    elif kind == "curves":
-        curves(_read_metrics(args), out)
-    elif kind in ("confusion", "mistakes"):
-        from micrograd_mnist.training import confusion_matrix, predict_proba
-
-        images, labels = test_set()
-        predicted = predict_proba(model, images).argmax(axis=1)
-        if kind == "confusion":
-            confusion(confusion_matrix(predicted, labels), out)
-        else:
-            mistakes(images, labels, predicted, out)
-    elif kind == "separability":
-        separability(*test_set(), out)
-    elif kind == "digit":
-        images, labels = test_set()
-        if not -len(images) <= args.index < len(images):
-            raise ValueError(f"--index {args.index} is out of range: the test set has {len(images):,} images")
-        digit(images[args.index], out, label=int(labels[args.index]))
-    elif kind == "vanishing":
-        vanishing(out)
-    elif kind == "architecture":
-        architecture(out, model.sizes if model is not None else (784, 16, 16, 10),
-                     activation=model.activation if model is not None else None)
-    print(f"wrote {out}")
-    return 0
-
-
-def _read_metrics(args: argparse.Namespace) -> dict:
-    if args.metrics is not None:
-        path = Path(args.metrics)
-    elif args.checkpoint is not None:
-        path = Path(args.checkpoint).parent / "metrics.json"
-    else:
-        raise ValueError("plot curves needs a metrics.json: give RUN/model.npz (metrics.json beside it is used) "
-                         "or --metrics FILE")
-    try:
-        metrics = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"no metrics file at {path}: training writes it at the end of a run as "
-                         "OUT/metrics.json") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path} is not a readable metrics.json ({e})") from None
-    if not isinstance(metrics, dict):
-        raise ValueError(f"{path} is not a metrics.json written by `micrograd-mnist train`")
-    return metrics
-

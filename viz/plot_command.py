@@ -1,0 +1,126 @@
+"""`micrograd-mnist plot KIND ...`: the command line for viz.plots, kept apart so that the CLI
+can list the kinds without importing matplotlib (it is imported when a picture is drawn)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+class PlotError(ValueError):
+    """A picture that can't be drawn as asked; the message is one line for the user."""
+
+
+KINDS = {
+    "weights": "first-layer weights as 28x28 pattern detectors: blue pixels excite, red inhibit (needs CKPT)",
+    "curves": "training loss and validation accuracy per epoch (metrics.json beside CKPT, or --metrics FILE)",
+    "confusion": "confusion matrix on the test set, true digit against predicted (needs CKPT and the data)",
+    "mistakes": "a grid of misclassified test digits, 'pred X / true Y' (needs CKPT and the data)",
+    "separability": "500 test 3s and 8s projected to 2-D by PCA, with the best straight line between them",
+    "vanishing": "gradient size per layer at initialization: a deep sigmoid net against a deep ReLU net",
+    "architecture": "the network as circles and connections (CKPT's sizes, else 784-16-16-10)",
+    "digit": "one test digit as its 28x28 grid of input activations (--index I, default 0)",
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# The command line: micrograd-mnist plot KIND [CKPT] ...
+
+NEEDS_CHECKPOINT = ("weights", "confusion", "mistakes")
+TAKES_NO_CHECKPOINT = ("vanishing",)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `plot` on an argparse subparsers object; the parser back."""
+    epilog = "kinds:\n" + "\n".join(f"  {kind:<13} {text}" for kind, text in KINDS.items())
+    parser = subparsers.add_parser(
+        "plot", help="pictures of a trained network, its training and MNIST (.png, .svg or .pdf)",
+        description="Draw one picture. The output goes to --out, by default KIND.png in the current folder.",
+        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("kind", metavar="KIND", help=f"what to draw: {', '.join(KINDS)}")
+    parser.add_argument("checkpoint", nargs="?", type=Path, metavar="CKPT",
+                        help="a model.npz or checkpoint.npz written by `micrograd-mnist train`")
+    parser.add_argument("--metrics", type=Path, metavar="FILE",
+                        help="curves: the metrics.json to draw (default: metrics.json beside CKPT)")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="read the IDX files from here")
+    parser.add_argument("--out", type=Path, metavar="FILE",
+                        help="where to write: .png, .svg or .pdf (default KIND.png in the current folder)")
+    parser.add_argument("--index", type=int, default=0, metavar="I", help="digit: which test image (default 0)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Draw the picture `args` asks for and print `wrote PATH`; user mistakes raise a one-line error."""
+    import numpy as np
+
+    from micrograd_mnist import checkpoint, data
+
+    from .plots import _format, architecture, confusion, curves, digit, mistakes, separability, vanishing, weights
+
+    kind = args.kind
+    if kind not in KINDS:
+        raise PlotError(f"unknown plot {kind!r}: choose one of {', '.join(KINDS)}")
+    out = Path(args.out) if args.out is not None else Path(f"{kind}.png")
+    _format(out)  # a bad suffix fails before any slow work
+    if kind in NEEDS_CHECKPOINT and args.checkpoint is None:
+        raise PlotError(f"plot {kind} needs a checkpoint: micrograd-mnist plot {kind} RUN/model.npz")
+    if kind in TAKES_NO_CHECKPOINT and args.checkpoint is not None:
+        raise PlotError(f"plot {kind} draws fresh networks at initialization; it takes no CKPT")
+
+    model = meta = None
+    if args.checkpoint is not None and kind != "curves":
+        model, meta, _ = checkpoint.load(args.checkpoint)
+
+    def test_set() -> tuple[np.ndarray, np.ndarray]:
+        dataset = (meta or {}).get("config", {}).get("dataset", "mnist")
+        mnist = data.load(dataset, args.data_dir)
+        return mnist.test_images, mnist.test_labels
+
+    if kind == "weights":
+        weights(model, out)
+    elif kind == "curves":
+        curves(_read_metrics(args), out)
+    elif kind in ("confusion", "mistakes"):
+        from micrograd_mnist.training import confusion_matrix, predict_proba
+
+        images, labels = test_set()
+        predicted = predict_proba(model, images).argmax(axis=1)
+        if kind == "confusion":
+            confusion(confusion_matrix(predicted, labels), out)
+        else:
+            mistakes(images, labels, predicted, out)
+    elif kind == "separability":
+        separability(*test_set(), out)
+    elif kind == "digit":
+        images, labels = test_set()
+        if not -len(images) <= args.index < len(images):
+            raise PlotError(f"--index {args.index} is out of range: the test set has {len(images):,} images")
+        digit(images[args.index], out, label=int(labels[args.index]))
+    elif kind == "vanishing":
+        vanishing(out)
+    elif kind == "architecture":
+        architecture(out, model.sizes if model is not None else (784, 16, 16, 10),
+                     activation=model.activation if model is not None else None)
+    print(f"wrote {out}")
+    return 0
+
+
+def _read_metrics(args: argparse.Namespace) -> dict:
+    if args.metrics is not None:
+        path = Path(args.metrics)
+    elif args.checkpoint is not None:
+        path = Path(args.checkpoint).parent / "metrics.json"
+    else:
+        raise PlotError("plot curves needs a metrics.json: give RUN/model.npz (metrics.json beside it is used) "
+                         "or --metrics FILE")
+    try:
+        metrics = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise PlotError(f"no metrics file at {path}: training writes it at the end of a run as "
+                         "OUT/metrics.json") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PlotError(f"{path} is not a readable metrics.json ({e})") from None
+    if not isinstance(metrics, dict):
+        raise PlotError(f"{path} is not a metrics.json written by `micrograd-mnist train`")
+    return metrics
+
