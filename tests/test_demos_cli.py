@@ -373,7 +373,7 @@ def test_demo_and_expression_together(capsys):
 
 
 def test_neither_demo_nor_expression(capsys):
-    assert "give a DEMO" in one_error_line(capsys, ["backprop", "--all"])
+    assert "give exactly one of a DEMO" in one_error_line(capsys, ["backprop", "--all"])
 
 
 def test_a_lone_number_has_nothing_to_step_through(capsys):
