@@ -231,7 +231,7 @@ def cmd_moons(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from viz import GraphvizMissing
+    from viz import DrawError
 
     from .checkpoint import CheckpointError
     from .data import DataError
@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return handlers[args.command](args)
-    except (UserError, DataError, CheckpointError, ImageError, ExprError, GraphvizMissing) as e:
+    except (UserError, DataError, CheckpointError, ImageError, ExprError, DrawError) as e:
         print(f"micrograd-mnist {args.command}: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `micrograd-mnist evaluate ... | head`: the reader left, which is fine

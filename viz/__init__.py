@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from micrograd_mnist import Tensor, Value
 
-from .graph import FORMATS, GraphvizMissing, draw, draw_model, pipe, render
+from .graph import FORMATS, DrawError, GraphvizMissing, draw, draw_model, pipe, render
 
-__all__ = ["FORMATS", "GraphvizMissing", "draw", "draw_model", "pipe", "render"]
+__all__ = ["FORMATS", "DrawError", "GraphvizMissing", "draw", "draw_model", "pipe", "render"]
 
 
 def _repr_svg_(node) -> str | None:
     try:
         return pipe(draw(node), "svg").decode()
-    except GraphvizMissing:
+    except DrawError:
         return None  # Jupyter then falls back to repr()
 
 

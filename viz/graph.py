@@ -18,10 +18,15 @@ from micrograd_mnist.files import atomic_write
 from micrograd_mnist.graph import toposort
 
 FORMATS = ("svg", "png", "pdf", "dot")
+TOO_BIG = 1500  # values; past this a drawing is a hairball whatever we fold, and dot takes minutes
 HIGHLIGHT = "#ffd54f"
 
 
-class GraphvizMissing(RuntimeError):
+class DrawError(RuntimeError):
+    """A picture that can't be made; the message is one line for the user."""
+
+
+class GraphvizMissing(DrawError):
     """Rendering needs Graphviz's `dot` program."""
 
     def __init__(self) -> None:
@@ -38,6 +43,12 @@ def draw(root, *, highlight: Iterable = (), show_grad: bool = True, max_nodes: i
     """
     nodes = toposort(root)
     folds, hidden, notes = _fold(nodes, max_nodes)
+    drawn = len(nodes) - len(hidden) - len(folds["member"])
+    if drawn > TOO_BIG:
+        stub = graphviz.Digraph(node_attr={"fontname": "Helvetica", "shape": "note"})
+        stub.node("too-big", f"this graph has {len(nodes):,} values, {drawn:,} even after folding its sums:\n"
+                             "too many to read; draw a smaller piece (one neuron, one sample)")
+        return stub
     highlighted = {id(n) for n in highlight}
     dot = graphviz.Digraph(graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "nodesep": "0.25",
                                        "ranksep": "0.35"},
@@ -93,6 +104,9 @@ def pipe(dot: graphviz.Digraph, format: str = "svg") -> bytes:
         return dot.pipe(format=format)
     except graphviz.ExecutableNotFound:
         raise GraphvizMissing() from None
+    except graphviz.CalledProcessError as e:
+        detail = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise DrawError(f"Graphviz could not render this graph ({detail[0] if detail else e})") from None
 
 
 def _record(node, name: str, show_grad: bool) -> str:
@@ -184,43 +198,43 @@ def _fold(nodes: list, max_nodes: int) -> tuple[dict, set, list[str]]:
     for node in reversed(nodes):
         if node.op is None or node.op.name != "add" or id(node) in folds["member"]:
             continue
-        terms, link = [], node
+        terms, links, link = [], [], node
         while True:
             a, b = link.parents
             terms.append(b)
             if a.op is not None and a.op.name == "add" and consumers.get(id(a)) == 1:
-                folds["member"].add(id(a))
+                links.append(id(a))
                 link = a
             else:
                 terms.append(a)
                 break
-        if len(terms) > 3:
+        if len(terms) > 3:  # a short sum reads fine as it is
+            folds["member"].update(links)
             folds["head"][id(node)] = {"count": len(terms), "parents": terms[::-1]}
-    notes = [f"a sum of {h['count']} terms is drawn as one Σ node" for h in folds["head"].values()]
+    heads = list(folds["head"].values())
+    notes = []
+    if len(heads) == 1:
+        notes.append(f"a sum of {heads[0]['count']} terms is drawn as one Σ node")
+    elif heads:
+        notes.append(f"{len(heads)} sums are drawn as one Σ node each (the largest has "
+                     f"{max(h['count'] for h in heads)} terms)")
     # 2. Still too big: keep the first two and the last term of each Σ, hide what only the rest feed.
-    visible = len(nodes) - len(folds["member"])
-    if visible > max_nodes:
-        for head in folds["head"].values():
-            terms = head["parents"]
-            for t in terms[2:-1]:
-                hidden.add(id(t))
-        changed = True
-        while changed:  # hide nodes every consumer of which is hidden
-            changed = False
-            users: dict[int, list[int]] = {}
-            for node in nodes:
-                if id(node) in hidden:
-                    continue
+    if len(nodes) - len(folds["member"]) > max_nodes:
+        for head in heads:
+            hidden.update(id(t) for t in head["parents"][2:-1])
+        users: dict[int, list[int]] = {}
+        for node in nodes:
+            if id(node) not in folds["member"]:
                 for p in _drawn_parents(node, folds):
                     users.setdefault(id(p), []).append(id(node))
-            for node in nodes:
-                if id(node) not in hidden and id(node) not in folds["member"] and node is not nodes[-1] \
-                        and not users.get(id(node)):
-                    hidden.add(id(node))
-                    changed = True
-        count = sum(1 for n in nodes if id(n) in hidden)
-        if count:
-            notes.append(f"{count:,} nodes elided: only the first two and the last term of each Σ are shown")
+        root = nodes[-1]
+        for node in reversed(nodes[:-1]):  # consumers come first, so each node's users are already decided
+            mine = users.get(id(node))
+            if id(node) not in folds["member"] and mine and all(u in hidden for u in mine):
+                hidden.add(id(node))
+        hidden.discard(id(root))
+        if hidden:
+            notes.append(f"{len(hidden):,} nodes elided: only the first two and the last term of each Σ are shown")
     return folds, hidden, notes
 
 
