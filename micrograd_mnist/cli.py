@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -12,15 +13,16 @@ class UserError(Exception):
     """Anything the user can fix: printed as one line, exit code 2."""
 
 
-def positive(kind):
+def positive(kind, zero_ok: bool = False):
+    """An argparse type: a finite number above zero (or at least zero)."""
     def parse(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
                                              f"got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if not (math.isfinite(value) and (value >= 0 if zero_ok else value > 0)):
+            raise argparse.ArgumentTypeError(f"must be {'zero or more' if zero_ok else 'positive'}, got {text}")
         return value
     return parse
 
@@ -38,13 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seed: 784-128-64-10 ReLU (default); 3b1b: 784-16-16-10 sigmoid")
     train.add_argument("--epochs", type=positive(int), help="default: the preset's (seed 10, 3b1b 20)")
     train.add_argument("--batch-size", type=positive(int), help="default: the preset's (seed 128, 3b1b 64)")
-    train.add_argument("--lr", type=positive(float), help="peak learning rate, cosine-decayed to 0 over the run")
+    train.add_argument("--lr", type=positive(float), help="peak learning rate, cosine-decayed epoch by epoch")
     train.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=positive(int, zero_ok=True), default=0)
     train.add_argument("--dataset", choices=DATASETS, default="mnist")
     train.add_argument("--data-dir", type=Path, help="read the IDX files from here (or set MICROGRAD_MNIST_DATA)")
-    train.add_argument("--out", type=Path, default=Path("runs/latest"), help="output folder (default runs/latest)")
-    train.add_argument("--resume", type=Path, metavar="CKPT", help="continue from OUT/checkpoint.npz")
+    train.add_argument("--out", type=Path, help="output folder (default runs/latest, or CKPT's folder with --resume)")
+    train.add_argument("--resume", type=Path, metavar="CKPT",
+                       help="continue from OUT/checkpoint.npz, with the settings it was started with")
     train.add_argument("--quiet", action="store_true", help="no progress bar, one line per epoch")
 
     evaluate = commands.add_parser("evaluate", help="accuracy and per-class accuracy of a checkpoint")
@@ -80,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     moons = commands.add_parser("moons", help="micrograd's demo: a scalar-engine MLP learns two moons")
     moons.add_argument("--steps", type=positive(int), default=100, help="SGD steps (default 100)")
-    moons.add_argument("--seed", type=int, default=1)
+    moons.add_argument("--seed", type=positive(int, zero_ok=True), default=1)
 
     return parser
 
@@ -89,15 +92,28 @@ def cmd_train(args) -> int:
     from . import data
     from .training import Config, train
 
+    if args.resume is not None:
+        from .checkpoint import CheckpointError, load
+
+        saved = load(args.resume)[1].get("config")
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{args.resume} holds no training settings; start a new run without --resume")
+        # Repeating the original command with --resume added is fine; changing a setting is not.
+        given = {"preset": args.preset, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                 "optimizer": args.optimizer, "seed": args.seed, "dataset": args.dataset}
+        defaults = {"preset": "seed", "optimizer": "sgd", "seed": 0, "dataset": "mnist"}
+        changed = [f"--{k.replace('_', '-')} {v} (it was {saved.get(k)})" for k, v in given.items()
+                   if v is not None and v != defaults.get(k) and v != saved.get(k)]
+        if changed:
+            raise UserError(f"--resume continues {args.resume} with the settings it started with; "
+                            f"drop {', '.join(changed)}")
+        args.out = args.out or args.resume.parent
+    args.out = args.out or Path("runs/latest")
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out} is a file; give a folder")
     cfg = Config(preset=args.preset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                  optimizer=args.optimizer, seed=args.seed, dataset=args.dataset)
-    dataset = args.dataset
-    if args.resume is not None:
-        from .checkpoint import load
-
-        dataset = load(args.resume)[1].get("config", {}).get("dataset", dataset)
+    dataset = saved.get("dataset", args.dataset) if args.resume is not None else args.dataset
     mnist = data.load(dataset, args.data_dir)
     progress = not args.quiet and sys.stderr.isatty()
     metrics = train(cfg, mnist, args.out, resume=args.resume, progress=progress)
@@ -226,7 +242,7 @@ def cmd_moons(args) -> int:
     from .moons import train
 
     accuracy = train(args.steps, args.seed)
-    print(f"moons: final training accuracy {accuracy:.0%} after {args.steps} steps")
+    print(f"moons: training accuracy {accuracy:.0%} at step {args.steps} (before its update)")
     return 0
 
 

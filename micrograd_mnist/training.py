@@ -103,7 +103,7 @@ class Progress:
     """A tqdm bar on a terminal; nothing per batch otherwise (the epoch line says it all)."""
 
     def __init__(self, total: int, desc: str, enabled: bool) -> None:
-        self.bar = None
+        self.bar, self.batches = None, 0
         if enabled:
             from tqdm import tqdm
 
@@ -112,7 +112,8 @@ class Progress:
     def update(self, n: int, loss: float) -> None:
         if self.bar is not None:
             self.bar.update(n)
-            if self.bar.n % (50 * n or 1) < n:  # formatting the loss every batch would cost more than the batch
+            self.batches += 1
+            if self.batches % 50 == 1:  # formatting the loss every batch would cost more than the batch
                 self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
     def close(self) -> None:
@@ -157,15 +158,17 @@ def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
     def save_state(path: Path) -> None:
         checkpoint.save(path, model, {"config": asdict(cfg), "resume": state}, opt.state_dict())
 
-    for epoch in range(state["epoch"], cfg.epochs):
-        order = train_idx[np.random.default_rng([cfg.seed, epoch]).permutation(n)]
-        opt.lr = cosine_lr(cfg.lr, epoch, cfg.epochs)
-        bar = Progress(n, f"epoch {epoch + 1}/{cfg.epochs}", progress)
-        bar.update(min(state["step"] * B, n), 0.0)
-        start = time.perf_counter()
-        updating = False
-        try:
-            with ctrl_c_at_batch_boundaries() as stop:
+    # One Ctrl-C handler for the whole run, so a Ctrl-C during validation or saving is not lost either;
+    # overflow warnings are silenced because a diverging loss is caught, and explained, below.
+    with ctrl_c_at_batch_boundaries() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for epoch in range(state["epoch"], cfg.epochs):
+            order = train_idx[np.random.default_rng([cfg.seed, epoch]).permutation(n)]
+            opt.lr = cosine_lr(cfg.lr, epoch, cfg.epochs)
+            bar = Progress(n, f"epoch {epoch + 1}/{cfg.epochs}", progress)
+            bar.update(min(state["step"] * B, n), 0.0)
+            start = time.perf_counter()
+            updating = False
+            try:
                 for step in range(state["step"], steps):
                     if stop.requested:
                         raise KeyboardInterrupt
@@ -173,8 +176,10 @@ def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
                     loss = F.cross_entropy(model(data.train_images[batch]), data.train_labels[batch])
                     value = float(loss.data)
                     if not math.isfinite(value):
-                        raise Diverged(f"loss became {value} at epoch {epoch + 1}, batch {step + 1}; stopped, the "
-                                       f"last good checkpoint is kept. Try a smaller --lr (this run used {cfg.lr:g})")
+                        kept = (f"{out / 'checkpoint.npz'} (the last good state) is kept"
+                                if (out / "checkpoint.npz").exists() else "nothing was saved")
+                        raise Diverged(f"loss became {value} at epoch {epoch + 1}, batch {step + 1}; stopped, {kept}. "
+                                       f"Try a smaller --lr (this run used {cfg.lr:g})")
                     opt.zero_grad()
                     loss.backward()
                     updating = True  # weights and the batch counter must change together
@@ -183,25 +188,25 @@ def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
                     state["step"] = step + 1
                     updating = False
                     bar.update(len(batch), value)
-        except KeyboardInterrupt:
-            bar.close()
-            if updating:  # a second Ctrl-C mid-update: this state is torn, keep the last good checkpoint
-                log("interrupted during an update: not saved; the last epoch's checkpoint is kept")
+            except KeyboardInterrupt:
+                bar.close()
+                if updating:  # a second Ctrl-C mid-update: this state is torn, keep the last good checkpoint
+                    log("interrupted during an update: not saved; the last epoch's checkpoint is kept")
+                    raise
+                state["seconds"] += time.perf_counter() - start
+                save_state(out / "checkpoint.npz")
+                log(f"interrupted: saved {out / 'checkpoint.npz'} at epoch {epoch + 1}, batch {state['step']}; "
+                    f"continue with --resume {out / 'checkpoint.npz'}")
                 raise
-            state["seconds"] += time.perf_counter() - start
+            bar.close()
+            seconds = state["seconds"] + time.perf_counter() - start
+            metrics["train_loss"].append(state["loss_sum"] / n)
+            metrics["val_accuracy"].append(accuracy(model, data.train_images[val_idx], data.train_labels[val_idx]))
+            metrics["epoch_seconds"].append(seconds)
+            state.update(epoch=epoch + 1, step=0, loss_sum=0.0, seconds=0.0)
             save_state(out / "checkpoint.npz")
-            log(f"interrupted: saved {out / 'checkpoint.npz'} at epoch {epoch + 1}, batch {state['step']}; "
-                f"continue with --resume {out / 'checkpoint.npz'}")
-            raise
-        bar.close()
-        seconds = state["seconds"] + time.perf_counter() - start
-        metrics["train_loss"].append(state["loss_sum"] / n)
-        metrics["val_accuracy"].append(accuracy(model, data.train_images[val_idx], data.train_labels[val_idx]))
-        metrics["epoch_seconds"].append(seconds)
-        state.update(epoch=epoch + 1, step=0, loss_sum=0.0, seconds=0.0)
-        save_state(out / "checkpoint.npz")
-        log(f"epoch {epoch + 1:2d}/{cfg.epochs}  loss {metrics['train_loss'][-1]:.4f}  "
-            f"val {metrics['val_accuracy'][-1]:.2%}  {seconds:.1f} s  {n / seconds:,.0f} img/s")
+            log(f"epoch {epoch + 1:2d}/{cfg.epochs}  loss {metrics['train_loss'][-1]:.4f}  "
+                f"val {metrics['val_accuracy'][-1]:.2%}  {seconds:.1f} s  {n / seconds:,.0f} img/s")
 
     predicted = predict_proba(model, data.test_images).argmax(axis=1)
     confusion = confusion_matrix(predicted, data.test_labels)

@@ -104,7 +104,7 @@ def test_cli_unknown_option_is_an_argparse_error(capsys):
 def test_cli_moons_runs_and_reports_accuracy(capsys):
     assert cli.main(["moons", "--steps", "5"]) == 0
     out = capsys.readouterr().out
-    assert "moons: final training accuracy" in out and "after 5 steps" in out
+    assert "moons: training accuracy" in out and "at step 5" in out
     percent = int(out.strip().splitlines()[-1].split("accuracy")[1].split("%")[0])
     assert 0 <= percent <= 100
 
