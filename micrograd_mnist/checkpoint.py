@@ -60,9 +60,19 @@ def load(path: str | Path) -> tuple[MLP, dict, dict[str, np.ndarray]]:
     except (KeyError, ValueError, TypeError):
         raise CheckpointError(f"{path} has no valid micrograd-mnist metadata (architecture); "
                               "was it written by `micrograd-mnist train`?") from None
+    params = {k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")}
+    # Check the shapes before building anything: a forged header must not make us allocate its sizes.
+    expected = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+        expected[f"{2 * i}.weight"], expected[f"{2 * i}.bias"] = (n_in, n_out), (n_out,)
+    found = {k: tuple(v.shape) for k, v in params.items()}
+    if found != expected or len(sizes) < 2:
+        wrong = sorted(set(found.items()) ^ set(expected.items()))[:2]
+        raise CheckpointError(f"{path}: its arrays do not match its architecture {sizes} {activation} "
+                              f"(first differences: {wrong})")
     try:
         model = MLP(sizes, activation)
-        model.load_state_dict({k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")})
+        model.load_state_dict(params)
     except (ValueError, TypeError) as e:
         raise CheckpointError(f"{path}: its arrays do not match its architecture {sizes} {activation}: {e}") from None
     optimizer_state = {k.removeprefix("optim/"): v for k, v in arrays.items() if k.startswith("optim/")}

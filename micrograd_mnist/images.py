@@ -26,9 +26,12 @@ def load_digit(path: str | Path) -> np.ndarray:
             gray = np.asarray(image.convert("L"), dtype=np.float32) / 255
     except FileNotFoundError:
         raise ImageError(f"no image at {path}") from None
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         raise ImageError(f"can't read {path} as an image ({e}); give a PNG or JPEG of one digit") from None
-    return to_mnist(gray)
+    digit = to_mnist(gray)
+    if not digit.any():
+        raise ImageError(f"no ink found in {path}: it is one flat colour; give a picture of a digit")
+    return digit
 
 
 def to_mnist(gray: np.ndarray) -> np.ndarray:
@@ -36,8 +39,8 @@ def to_mnist(gray: np.ndarray) -> np.ndarray:
 
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     if border.mean() > 0.5:  # dark ink on light paper: MNIST digits are white on black
-        gray = 1 - gray
-    gray = np.clip(gray - np.median(border if border.mean() <= 0.5 else 1 - border), 0, 1)
+        gray, border = 1 - gray, 1 - border
+    gray = np.clip(gray - np.median(border), 0, 1)  # the paper's own shade becomes black
     rows, cols = np.nonzero(gray > 0.1 * gray.max()) if gray.max() > 0 else ([], [])
     if len(rows) == 0:
         return np.zeros(784, dtype=np.float32)

@@ -136,7 +136,7 @@ def test_cli_demo_single_neuron_without_mnist(capsys, tmp_path):
     out = tmp_path / "pictures"
     assert cli.main(["demo", "single-neuron", "--out", str(out), "--format", "svg"]) == 0
     stdout = capsys.readouterr().out
-    assert "no MNIST here, so the 784-input neuron reads a drawn ring instead: no data" in stdout
+    assert "MNIST is not on this machine, so the 784-input neuron reads a drawn ring" in stdout
     assert "dL/dw = dL/dŷ · x = -1.0000   autograd: -1.0000" in stdout
     assert sorted(p.name for p in out.iterdir()) == ["single-neuron-784.svg", "single-neuron.svg"]
     for path in out.iterdir():
