@@ -6,6 +6,7 @@ augmented assignments, which act in place on arrays and rebind floats.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -18,9 +19,15 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError("optimizer got an empty parameter list: pass model.parameters()")
-        if not lr > 0:
-            raise ValueError(f"learning rate must be positive, got {lr}")
+        if not (lr > 0 and math.isfinite(lr)):
+            raise ValueError(f"learning rate must be a positive number, got {lr}")
         self.lr = lr
+
+    @staticmethod
+    def _check(name: str, value: float, low: float, high: float = math.inf) -> float:
+        if not low <= value < high:
+            raise ValueError(f"{name} must lie in [{low}, {high}), got {value}")
+        return value
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -63,7 +70,8 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable, lr: float = 0.01, momentum: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
         super().__init__(params, lr)
-        self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
+        self.momentum, self.nesterov = self._check("momentum", momentum, 0.0), nesterov
+        self.weight_decay = self._check("weight_decay", weight_decay, 0.0)
         self.buffers: list = [None] * len(self.params)
 
     def step(self) -> None:
@@ -88,7 +96,8 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        self.betas, self.eps, self.weight_decay = betas, eps, weight_decay
+        self.betas = tuple(self._check(f"betas[{i}]", b, 0.0, 1.0) for i, b in enumerate(betas))
+        self.eps, self.weight_decay = self._check("eps", eps, 0.0), self._check("weight_decay", weight_decay, 0.0)
         self.m: list = [None] * len(self.params)
         self.v: list = [None] * len(self.params)
         self.t = 0

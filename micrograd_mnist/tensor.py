@@ -135,8 +135,8 @@ class Tensor:
         return Tensor._from_op(ops.reshape, (self,), (tuple(shape),))
 
     def __getitem__(self, index) -> Tensor:
-        if isinstance(index, Tensor):
-            index = index.data
+        if isinstance(index, Tensor):  # Tensors hold floats; as an index they mean integers
+            index = index.data.astype(np.intp)
         try:
             self.data[index]  # checks the index (a view or a small copy) before it joins the graph
         except IndexError as e:
@@ -153,6 +153,9 @@ class Tensor:
 
         `self` must be a single number unless `grad` (dL/dself) is given.
         """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that nothing requires grad for: make the leaves you want "
+                               "gradients of with Tensor(..., requires_grad=True)")
         if grad is None:
             if self.data.size != 1:
                 raise ValueError(f"backward() on a tensor of shape {self.shape} needs grad=dL/dself; "
@@ -211,6 +214,12 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __iter__(self) -> Iterator[Tensor]:
+        return (self[i] for i in range(len(self)))  # len() refuses a 0-d tensor, as iteration should
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         grad = ", requires_grad=True" if self.requires_grad else ""
@@ -230,6 +239,8 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _as_array(data, dtype) -> np.ndarray:
     """Lists and numbers become float32 (PyTorch's default); an ndarray keeps a
     float dtype, so float64 stays available for gradient checks."""
+    if data is None or isinstance(data, (str, bytes)):
+        raise TypeError(f"Tensor(data) needs numbers (an ndarray, a list or a number), got {data!r:.60}")
     if dtype is None:
         float_array = isinstance(data, np.ndarray) and data.dtype.kind == "f"
         dtype = data.dtype if float_array else np.float32

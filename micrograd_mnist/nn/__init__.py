@@ -84,8 +84,8 @@ class Linear(Module):
                      if bias else None)
 
     def forward(self, x) -> Tensor:
-        if not isinstance(x, Tensor):
-            x = Tensor(np.asarray(x, dtype=self.weight.dtype))
+        if not isinstance(x, Tensor) or (x.dtype != self.weight.dtype and not x.requires_grad):
+            x = Tensor(np.asarray(x, dtype=self.weight.dtype))  # data in, in the layer's dtype (float32 stays fast)
         if x.ndim not in (1, 2) or x.shape[-1] != self.in_features:
             where = f"layer {self.name} " if self.name else ""
             raise ValueError(f"{where}{self!r} expects input of shape (batch, {self.in_features}), got {x.shape}: "

@@ -14,9 +14,11 @@ def cross_entropy(logits: Tensor, labels) -> Tensor:
     One fused op (log-softmax + pick + mean): stable for large logits, and its
     gradient is simply (softmax − onehot) / N.
     """
+    if isinstance(labels, Tensor) and np.array_equal(labels.data, np.round(labels.data)):
+        labels = labels.data.astype(np.int64)  # Tensors hold floats; a Tensor of whole numbers is a label Tensor
     labels = np.asarray(labels)
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy expects logits of shape (batch, classes), got {logits.shape}")
+    if logits.ndim != 2 or len(logits) == 0:
+        raise ValueError(f"cross_entropy expects logits of shape (batch, classes) with batch > 0, got {logits.shape}")
     if labels.shape != logits.shape[:1] or labels.dtype.kind not in "iu":
         raise ValueError(f"cross_entropy expects labels as {logits.shape[0]} integers (one per row of logits), "
                          f"got an array of shape {labels.shape} and dtype {labels.dtype}")
@@ -28,6 +30,13 @@ def cross_entropy(logits: Tensor, labels) -> Tensor:
 
 def mse(pred: Tensor, target) -> Tensor:
     """Mean squared error."""
+    shape = target.shape if isinstance(target, Tensor) else np.shape(target)
+    try:
+        grows = np.broadcast_shapes(pred.shape, shape) != pred.shape
+    except ValueError:
+        grows = True
+    if grows:  # (6, 1) against (6,) would quietly broadcast to (6, 6) and average 36 wrong differences
+        raise ValueError(f"mse needs a target shaped like pred {pred.shape} (or broadcastable to it), got {shape}")
     return ((pred - target) ** 2).mean()
 
 
