@@ -80,7 +80,7 @@ class Names:
 
 def chain_rule_line(step: Step, edge: Edge, names: Names, loss: str = "L", precision: int = 2) -> str:
     """`dL/dw += dL/dŷ · ∂ŷ/∂w = -0.50 · 2.00 = -1.00`"""
-    n, p, f = _paren(names[step.node]), _paren(names[edge.parent]), f".{precision}f"
+    n, p, f = bracket(names[step.node]), bracket(names[edge.parent]), f".{precision}f"
     return (f"d{loss}/d{p} += d{loss}/d{n} · ∂{n}/∂{p} = {step.upstream:{f}} · {edge.local:{f}} = {edge.added:{f}}"
             f"   (d{loss}/d{p} now {edge.grad_after:{f}})")
 
@@ -99,6 +99,6 @@ def describe(step: Step, names: Names) -> str:
     return f"{names[node]} = {formula} = {node.data:.4f}"
 
 
-def _paren(name: str) -> str:
+def bracket(name: str) -> str:
     """`w·x` reads badly in `dL/dw·x`: bracket any name that is not a plain identifier."""
     return name if re.fullmatch(r"[^\W\d]\w*", name) else f"({name})"  # not isidentifier(): it admits ·

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import nn
+from .graph import toposort
 from .nn import functional as F
 from .nn import scalar
 from .tensor import Tensor
@@ -73,19 +74,19 @@ class Demo:
         self.out, self.format, self.log, self.written = out, format, log, []
 
     def picture(self, name: str, make) -> None:
-        """Render `make()` (a graphviz graph) to OUT/name.FORMAT, when an output folder was given."""
+        """Render `make(viz)` (a graphviz graph) to OUT/name.FORMAT, when an output folder was given."""
         if self.out is None:
             return
-        import viz
+        import viz  # only now: printing a demo needs no graphviz
 
-        path = viz.render(make(), self.out / f"{name}.{self.format}")
+        path = viz.render(make(viz), self.out / f"{name}.{self.format}")
         self.written.append(path)
         self.log(f"  wrote {path}")
 
 
 def demo_single_neuron(d: Demo, digit: np.ndarray | None = None) -> None:
     loss = single_neuron()
-    nodes = {n.label: n for n in _walk(loss)}
+    nodes = {n.label: n for n in toposort(loss)}
     loss.backward()
     w, x, b, y_hat = nodes["w"], nodes["x"], nodes["b"], nodes["ŷ"]
     dl_dyhat = y_hat.grad
@@ -93,7 +94,7 @@ def demo_single_neuron(d: Demo, digit: np.ndarray | None = None) -> None:
     d.log(f"dL/dŷ = 2(ŷ − y) = {2 * (y_hat.data - nodes['y'].data):.4f}   (autograd: {dl_dyhat:.4f})")
     d.log(f"dL/dw = dL/dŷ · x = {dl_dyhat * x.data:.4f}   autograd: {w.grad:.4f}")
     d.log(f"dL/db = dL/dŷ · 1 = {dl_dyhat:.4f}   autograd: {b.grad:.4f}")
-    d.picture("single-neuron", lambda: _viz().draw(loss, title="ŷ = w·x + b,  L = (ŷ − y)²"))
+    d.picture("single-neuron", lambda viz: viz.draw(loss, title="ŷ = w·x + b,  L = (ŷ − y)²"))
 
     # The same neuron with 784 inputs, one per pixel of a digit: its graph folds into a Σ node.
     pixels = digit if digit is not None else _synthetic_digit()
@@ -109,7 +110,7 @@ def demo_single_neuron(d: Demo, digit: np.ndarray | None = None) -> None:
     worst = max(abs(h - wi.grad) for h, wi in zip(hand, ws))
     d.log(f"784 inputs: ŷ = Σ wᵢ·xᵢ + b = {y_hat.data:.4f}; dL/dwᵢ = dL/dŷ · xᵢ for all 784 weights, "
           f"largest difference from autograd {worst:.1e}")
-    d.picture("single-neuron-784", lambda: _viz().draw(loss, max_nodes=60, title="one neuron, 784 inputs"))
+    d.picture("single-neuron-784", lambda viz: viz.draw(loss, max_nodes=60, title="one neuron, 784 inputs"))
 
 
 def demo_two_layer_collapse(d: Demo) -> None:
@@ -127,8 +128,8 @@ def demo_two_layer_collapse(d: Demo) -> None:
     relu = (Tensor(x) @ Tensor(W1) + Tensor(b1)).relu() @ Tensor(W2) + Tensor(b2)
     d.log(f"  with ReLU between the layers: max |difference| = {np.abs(relu.data - one.data).max():.3f}   "
           "(the collapse fails: depth now adds something)")
-    d.picture("two-layer", lambda: _viz().draw(two, show_grad=False, title="two stacked linear layers"))
-    d.picture("collapsed", lambda: _viz().draw(one, show_grad=False, title="the single layer they collapse to"))
+    d.picture("two-layer", lambda viz: viz.draw(two, show_grad=False, title="two stacked linear layers"))
+    d.picture("collapsed", lambda viz: viz.draw(one, show_grad=False, title="the single layer they collapse to"))
 
 
 def demo_seed_tables(d: Demo) -> None:
@@ -143,7 +144,7 @@ def demo_seed_tables(d: Demo) -> None:
         mirror.bias[j].data = b
     scalar_out = [[v.data for v in mirror([Value(x) for x in row])] for row in SEED_INPUTS]
     d.log("layer table (weights one row per neuron):")
-    d.log("        " + "".join(f"{'w·' + str(i + 1):>8}" for i in range(4)) + f"{'bias':>8}{'output':>9}")
+    d.log("        " + "".join(f"{'w·' + str(i + 1):>8}" for i in range(4)) + f"{'bias':>8}{'out(s1)':>9}")
     for n, (row, b) in enumerate(zip(SEED_WEIGHTS, SEED_BIASES)):
         d.log(f"  N{n + 1}    " + "".join(f"{w:8.2f}" for w in row) + f"{b:8.2f}{tensor_out[0][n]:9.3f}")
     d.log("batch table (one row per sample):          Tensor engine            Value engine")
@@ -183,7 +184,7 @@ def demo_layer_backprop(d: Demo) -> None:
             d.log(f"  {step}. ReLU      dL/dX = dL/dY · [input > 0]: {int((pre <= 0).sum())} of {pre.size} "
                   "gradients blocked")
             step += 1
-    d.picture("layer-backprop", lambda: _viz().draw_model(model, X, expand=True, loss=lambda y: F.mse(y, target)))
+    d.picture("layer-backprop", lambda viz: viz.draw_model(model, X, expand=True, loss=lambda y: F.mse(y, target)))
 
 
 DEMOS = {
@@ -197,18 +198,6 @@ def run(name: str, out: Path | None = None, format: str = "svg", log: Callable[[
     d = Demo(out, format, log)
     DEMOS[name](d, **kwargs)
     return d.written
-
-
-def _viz():
-    import viz
-
-    return viz
-
-
-def _walk(root: Value) -> list[Value]:
-    from .graph import toposort
-
-    return toposort(root)
 
 
 def _sub(k: int) -> str:

@@ -75,6 +75,7 @@ def _cross_entropy_vjp(xp, g, out, logits, labels):
     return grad
 
 
+# The ops are named as in the math (sum, max and pow shadow Python's builtins in this module only).
 # fmt: off
 #            name       symbol  forward                              vjp for each input
 add     = Op("add",     "+",    lambda xp, a, b: a + b,              (lambda xp, g, out, a, b: g,
@@ -118,5 +119,3 @@ transpose = Op("transpose", "ᵀ", lambda xp, a: a.T,                  (lambda x
 # fused log-softmax + mean NLL: stable for any logits, and one node instead of six
 cross_entropy = Op("cross_entropy", "CE", _cross_entropy, (_cross_entropy_vjp,))
 # fmt: on
-
-ELEMENTWISE = (add, sub, neg, mul, div, pow, exp, log, tanh, sigmoid, relu)

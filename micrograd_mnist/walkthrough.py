@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .backprop import Names, Step, _paren, chain_rule_line, describe, steps
+from .backprop import Names, Step, bracket, chain_rule_line, describe, steps
 from .graph import toposort
 from .value import Value
 
@@ -40,8 +40,8 @@ def frames(root: Value, pictures: bool = False) -> tuple[str, list[Frame]]:
     out = []
     for step in steps(root):
         lines = [f"step {step.index}: {describe(step, names)}   [{step.op.name}]",
-                 f"  d{loss}/d{_paren(names[step.node])} = {step.upstream:.4f} arrived here"]
-        lines += ["  " + chain_rule_line(step, edge, names, loss) for edge in step.edges]
+                 f"  d{loss}/d{bracket(names[step.node])} = {step.upstream:.4f} arrived here"]
+        lines += ["  " + chain_rule_line(step, edge, names, loss) for edge in _taught(step)]
         lines.append("  grads so far: " + ", ".join(f"{names[n]} {n.grad:.4f}" for n in leaves))
         dot = None
         if pictures:  # drawn now: the grads change with every step
@@ -83,10 +83,10 @@ def quiz(intro: str, fs: list[Frame], loss: str, names: Names, read: Callable[[s
     right = asked = 0
     for frame in fs:
         step = frame.step
-        node = _paren(names[step.node])
+        node = bracket(names[step.node])
         write(f"\nstep {step.index}: {describe(step, names)};  d{loss}/d{node} = {step.upstream:.4f}")
-        for edge in step.edges:
-            parent = _paren(names[edge.parent])
+        for edge in _taught(step):
+            parent = bracket(names[edge.parent])
             prompt = f"  d{loss}/d{parent} += d{loss}/d{node} · ∂{node}/∂{parent} = ? "
             while True:
                 try:
@@ -105,6 +105,11 @@ def quiz(intro: str, fs: list[Frame], loss: str, names: Names, read: Callable[[s
             write(f"  {'✓ right' if ok else '✗ not quite'}: {chain_rule_line(step, edge, names, loss)}")
     write(f"\nscore: {right}/{asked}")
     return right, asked
+
+
+def _taught(step: Step) -> list:
+    """The edges worth a line: not the ones into plain constants (the 2 in x*2), whose gradient nobody uses."""
+    return [e for e in step.edges if e.parent.op is not None or e.parent.label]
 
 
 def write_frames(fs: list[Frame], folder: Path, format: str = "svg") -> list[Path]:

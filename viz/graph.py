@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from contextlib import nullcontext
 from pathlib import Path
 
 import graphviz
@@ -138,13 +139,14 @@ def draw_model(model, x, *, expand: bool = False, loss=None, show_grad: bool = T
     """An `nn.Sequential` at module level: one box per layer with its shapes, from a forward pass on `x`.
 
     expand=True draws the op graph instead, each layer's ops and parameters in a labelled cluster;
-    with `loss` (a function of the output), the loss is added and backpropagated so grads show.
+    with `loss` (a function of the output), the loss is added and backpropagated so grads show
+    (which replaces the model's current .grad values).
     """
     from micrograd_mnist import Tensor, no_grad
 
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x), label="x")
     outputs, h = [], x
-    with no_grad() if not expand else _nothing():
+    with no_grad() if not expand else nullcontext():
         for layer in model:
             h = layer(h)
             outputs.append(h)
@@ -177,11 +179,6 @@ def draw_model(model, x, *, expand: bool = False, loss=None, show_grad: bool = T
         previous = str(i)
     dot.attr(label=f"{model.num_parameters():,} parameters", labelloc="t")
     return dot
-
-
-class _nothing:
-    def __enter__(self) -> None: ...
-    def __exit__(self, *exc) -> None: ...
 
 
 def _fold(nodes: list, max_nodes: int) -> tuple[dict, set, list[str]]:

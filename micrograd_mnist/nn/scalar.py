@@ -58,6 +58,8 @@ class MLP:
     """
 
     def __init__(self, sizes: Sequence[int], activation: str = "relu", value: type = Value) -> None:
+        if activation not in ("relu", "sigmoid", "tanh"):
+            raise ValueError(f"unknown activation {activation!r}: choose one of relu, sigmoid, tanh")
         self.layers: list = []
         for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
             self.layers.append(Linear(n_in, n_out, name=str(len(self.layers)), value=value))
