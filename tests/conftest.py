@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import urllib.error
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,3 +60,37 @@ def values(array) -> list[Value]:
 def grad_or_zeros(t: Tensor) -> np.ndarray:
     """A Tensor's gradient, with an input the output never reached counting as zeros."""
     return np.zeros_like(t.data) if t.grad is None else t.grad
+
+
+# --- small synthetic MNIST for the training and CLI tests -------------------------------------------------------
+N_TRAIN, N_TEST = 6000, 500  # the fixed split holds out 5000 for validation: 1000 left to train on
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """Four synthetic IDX files: ten classes, each a random 28x28 prototype plus noise."""
+    rng = np.random.default_rng(0)
+    prototypes = rng.random((10, 28, 28))
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.integers(0, 10, n)
+        pixels = np.clip(prototypes[labels] + 0.5 * rng.standard_normal((n, 28, 28)), 0, 1)
+        return np.round(pixels * 255).astype(np.uint8), labels.astype(np.uint8)
+
+    folder = tmp_path_factory.mktemp("idx")
+    for name, array in zip(data.FILES, (*sample(N_TRAIN), *sample(N_TEST))):
+        data.write_idx(folder / name, array)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mnist(data_dir) -> data.MNIST:
+    return data.load("mnist", data_dir, log=lambda line: None)
+
+
+def error_lines(err: str, command: str) -> list[str]:
+    """stderr's lines other than the loader's "reading ..." notes; checks there is no traceback."""
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line and not line.startswith("reading ")]
+    assert all(line.startswith(f"micrograd-mnist {command}: ") for line in lines), lines
+    return lines

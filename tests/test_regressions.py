@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import error_lines
 from PIL import Image, ImageDraw
 
 from micrograd_mnist import checkpoint, cli, data, ops, optim
@@ -19,30 +20,12 @@ from micrograd_mnist.nn import Linear
 from micrograd_mnist.tensor import Tensor
 from micrograd_mnist.training import Config, train
 
-N_TRAIN, N_TEST = 6000, 500  # the fixed split holds out 5000 for validation: 1000 left to train on
 BATCH = 50  # 20 batches per epoch
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    """Four synthetic IDX files: ten classes, each a random 28x28 prototype plus noise."""
-    rng = np.random.default_rng(0)
-    prototypes = rng.random((10, 28, 28))
-
-    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
-        labels = rng.integers(0, 10, n)
-        pixels = np.clip(prototypes[labels] + 0.5 * rng.standard_normal((n, 28, 28)), 0, 1)
-        return np.round(pixels * 255).astype(np.uint8), labels.astype(np.uint8)
-
-    folder = tmp_path_factory.mktemp("idx")
-    for name, array in zip(data.FILES, (*sample(N_TRAIN), *sample(N_TEST))):
-        data.write_idx(folder / name, array)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def mnist(data_dir) -> data.MNIST:
-    return data.load("mnist", data_dir, log=lambda line: None)
+def tiny(**overrides) -> Config:
+    settings = dict(sizes=[784, 16, 10], activation="relu", epochs=2, batch_size=BATCH, lr=0.05, seed=0)
+    return Config(**(settings | overrides))
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +34,6 @@ def one_epoch(tmp_path_factory, mnist) -> Path:
     out = tmp_path_factory.mktemp("one-epoch")
     train(tiny(epochs=1), mnist, out, log=lambda line: None, progress=False)
     return out / "checkpoint.npz"
-
-
-def tiny(**overrides) -> Config:
-    settings = dict(sizes=[784, 16, 10], activation="relu", epochs=2, batch_size=BATCH, lr=0.05, seed=0)
-    return Config(**(settings | overrides))
 
 
 def run(cfg: Config, mnist: data.MNIST, out: Path, **kwargs) -> dict:
@@ -69,14 +47,6 @@ def weights(path: Path) -> dict[str, np.ndarray]:
 def arrays_of(path: Path) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as archive:
         return {name: archive[name] for name in archive.files}
-
-
-def errors_of(err: str, command: str) -> list[str]:
-    """stderr's lines other than the loader's "reading ..." notes; checks there is no traceback."""
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line and not line.startswith("reading ")]
-    assert all(line.startswith(f"micrograd-mnist {command}: ") for line in lines), lines
-    return lines
 
 
 def digit_png(path: Path) -> Path:
@@ -229,7 +199,7 @@ def test_damaged_training_state_is_a_checkpoint_error(one_epoch, mnist, data_dir
     out = tmp_path / "cli"
     assert cli.main(["train", "--resume", str(broken), "--data-dir", str(data_dir), "--out", str(out)]) == 2
     stdout, err = capsys.readouterr()
-    lines = errors_of(err, "train")
+    lines = error_lines(err, "train")
     assert len(lines) == 1, lines
     assert "ck.npz" in lines[0]
     assert not (out / "model.npz").exists()

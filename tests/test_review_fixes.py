@@ -16,6 +16,7 @@ from pathlib import Path
 import graphviz
 import numpy as np
 import pytest
+from conftest import error_lines
 from PIL import Image
 
 import viz
@@ -30,33 +31,8 @@ from micrograd_mnist.nn import MLP
 from micrograd_mnist.nn import functional as F
 from micrograd_mnist.training import Config, Diverged, train
 
-N_TRAIN, N_TEST = 6000, 500  # the fixed split holds out 5000 for validation: 1000 left to train on
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Shared helpers and fixtures
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    """Four synthetic IDX files: ten classes, each a random 28x28 prototype plus noise."""
-    rng = np.random.default_rng(0)
-    prototypes = rng.random((10, 28, 28))
-
-    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
-        labels = rng.integers(0, 10, n)
-        pixels = np.clip(prototypes[labels] + 0.5 * rng.standard_normal((n, 28, 28)), 0, 1)
-        return np.round(pixels * 255).astype(np.uint8), labels.astype(np.uint8)
-
-    folder = tmp_path_factory.mktemp("idx")
-    for name, array in zip(data.FILES, (*sample(N_TRAIN), *sample(N_TEST))):
-        data.write_idx(folder / name, array)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def mnist(data_dir) -> data.MNIST:
-    return data.load("mnist", data_dir, log=lambda line: None)
 
 
 def tiny(**overrides) -> Config:
@@ -66,14 +42,6 @@ def tiny(**overrides) -> Config:
 
 def run(cfg: Config, mnist: data.MNIST, out: Path, **kwargs) -> dict:
     return train(cfg, mnist, out, log=lambda line: None, progress=False, **kwargs)
-
-
-def error_lines(err: str, command: str) -> list[str]:
-    """stderr's lines other than the loader's "reading ..." notes; checks there is no traceback."""
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line and not line.startswith("reading ")]
-    assert all(line.startswith(f"micrograd-mnist {command}: ") for line in lines), lines
-    return lines
 
 
 def one_error(capsys, argv: list[str], code: int = 2) -> str:
