@@ -128,20 +128,18 @@ class Tensor:
     def reshape(self, *shape) -> Tensor:
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         try:
-            self.data.reshape(shape)  # a view: checks the shape without copying
+            return Tensor._from_op(ops.reshape, (self,), (tuple(shape),))
         except ValueError:
             raise ValueError(f"can't reshape a tensor of shape {self.shape} "
                              f"({self.data.size} numbers) to {tuple(shape)}") from None
-        return Tensor._from_op(ops.reshape, (self,), (tuple(shape),))
 
     def __getitem__(self, index) -> Tensor:
         if isinstance(index, Tensor):  # Tensors hold floats; as an index they mean integers
             index = index.data.astype(np.intp)
         try:
-            self.data[index]  # checks the index (a view or a small copy) before it joins the graph
+            return Tensor._from_op(ops.getitem, (self,), (index,))
         except IndexError as e:
             raise IndexError(f"index {index!r} does not fit a tensor of shape {self.shape}: {e}") from None
-        return Tensor._from_op(ops.getitem, (self,), (index,))
 
     @property
     def T(self) -> Tensor:

@@ -164,6 +164,10 @@ def test_train_divergence_exits_1(capsys, data_dir, tmp_path, recwarn):
     (["--optimizer", "rmsprop"], "invalid choice"),
     (["--preset", "huge"], "invalid choice"),
     (["--bogus"], "unrecognized arguments"),
+    (["--epochs", "two"], "expected an integer"),
+    (["--lr", "x"], "expected a number"),
+    (["--seed", "-1"], "zero or more"),
+    (["--lr", "inf"], "positive"),
 ])
 def test_train_bad_arguments_are_usage_errors(capsys, tmp_path, args, complaint):
     with pytest.raises(SystemExit) as info:
