@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     moons = commands.add_parser("moons", help="micrograd's demo: a scalar-engine MLP learns two moons")
     moons.add_argument("--steps", type=positive(int), default=100, help="SGD steps (default 100)")
     moons.add_argument("--seed", type=positive(int, zero_ok=True), default=1)
+    moons.add_argument("--out", type=Path, metavar="DIR", help="draw the decision boundary into DIR/moons.png")
 
     return parser
 
@@ -250,7 +251,7 @@ def _check_takes_digits(model, path: Path) -> None:
 def cmd_moons(args) -> int:
     from .moons import train
 
-    accuracy = train(args.steps, args.seed)
+    accuracy = train(args.steps, args.seed, out=args.out)
     print(f"moons: training accuracy {accuracy:.0%} at step {args.steps} (before its update)")
     return 0
 

@@ -50,11 +50,19 @@ def two_layer_collapse() -> Value:
     return loss
 
 
+# Weights for `layer_backprop`, (in, out) like nn.Linear: three of its four ReLUs fire, and the one that
+# doesn't (the first, at -1.05) shows a learner what a dead ReLU does to the gradient.
+LAYER_BACKPROP_WEIGHTS = {
+    "0.weight": [[0.7, 0.7], [0.6, -0.5]], "0.bias": [-0.8, 0.9],
+    "2.weight": [[0.2, -1.0], [0.8, 1.0]], "2.bias": [-0.4, 0.6],
+    "4.weight": [[-0.8], [-0.1]], "4.bias": [0.6],
+}
+
+
 def layer_backprop() -> Value:
     """Input → Linear → ReLU → Linear → ReLU → Linear → loss, 2-2-2-1, one Value per number."""
     model = scalar.MLP([2, 2, 2, 1], "relu")
-    rng = np.random.default_rng(3)
-    model.load_state_dict({name: rng.uniform(-1, 1, np.shape(p)) for name, p in model.named_parameters().items()})
+    model.load_state_dict({name: np.array(w) for name, w in LAYER_BACKPROP_WEIGHTS.items()})
     x = [Value(0.5, "x0"), Value(-1.0, "x1")]
     (y_hat,) = model(x)
     y_hat.label = "ŷ"

@@ -8,6 +8,10 @@ generic over this table; neither knows a derivative.
     forward(xp, *inputs, *params)           -> out
     vjp[i](xp, g, out, *inputs, *params)    -> dL/d(input i), given g = dL/dout
 
+Beside each VJP stands its rule, the local derivative as a learner reads it
+(`b` for a product's first input, `1 − out²` for tanh): the walk-throughs print
+it, so the mathematics and its explanation live in one row.
+
 One formula per input lets an engine skip the gradients nobody needs (the
 image batch's, in x @ W). A VJP may return a gradient of the broadcast shape;
 the tensor engine sums it back to the input's shape. ``params`` are constants
@@ -27,6 +31,19 @@ class Op(NamedTuple):
     symbol: str  # what a drawing or a chain-rule line prints for this op
     forward: Callable
     vjp: tuple[Callable, ...]  # one per input
+    rule: tuple[str, ...] = ()  # one per input: the local derivative as a learner reads it
+    inputs: tuple[str, ...] = ()  # the inputs' names, as the rules and the forward rule call them
+
+
+def op(name: str, symbol: str, forward: Callable, **derivatives: tuple[str, Callable]) -> Op:
+    """One row of the table: the forward rule, then per input `input=(rule, vjp)`.
+
+    The rule is what a walk-through prints for ∂out/∂input, in the inputs' own names (and `out`,
+    and the op's constants); the VJP is then g · rule. Where the VJP is not a plain product (a
+    matrix, a reduction), the rule is the whole VJP, written with `g` for dL/dout.
+    """
+    return Op(name, symbol, forward, tuple(vjp for _, vjp in derivatives.values()),
+              tuple(rule for rule, _ in derivatives.values()), tuple(derivatives))
 
 
 # The scalar namespace: just the names the table uses, backed by `math`.
@@ -77,45 +94,63 @@ def _cross_entropy_vjp(xp, g, out, logits, labels):
 
 # The ops are named as in the math (sum, max and pow shadow Python's builtins in this module only).
 # fmt: off
-#            name       symbol  forward                              vjp for each input
-add     = Op("add",     "+",    lambda xp, a, b: a + b,              (lambda xp, g, out, a, b: g,
-                                                                      lambda xp, g, out, a, b: g))
-sub     = Op("sub",     "-",    lambda xp, a, b: a - b,              (lambda xp, g, out, a, b: g,
-                                                                      lambda xp, g, out, a, b: -g))
-mul     = Op("mul",     "*",    lambda xp, a, b: a * b,              (lambda xp, g, out, a, b: g * b,
-                                                                      lambda xp, g, out, a, b: g * a))
-div     = Op("div",     "/",    lambda xp, a, b: a / b,              (lambda xp, g, out, a, b: g / b,
-                                                                      lambda xp, g, out, a, b: -g * out / b))
-neg     = Op("neg",     "-",    lambda xp, a: -a,                    (lambda xp, g, out, a: -g,))
-pow     = Op("pow",     "**",   lambda xp, a, p: xp.pow(a, p),       (lambda xp, g, out, a, p: g * p * xp.pow(a, p - 1) if p else 0 * g,))
-exp     = Op("exp",     "exp",  lambda xp, a: xp.exp(a),             (lambda xp, g, out, a: g * out,))
-log     = Op("log",     "log",  lambda xp, a: xp.log(a),             (lambda xp, g, out, a: g / a,))
-tanh    = Op("tanh",    "tanh", lambda xp, a: xp.tanh(a),            (lambda xp, g, out, a: g * (1 - out * out),))
+#   name               symbol   forward
+#       input  rule                  vjp: dL/dinput, given g = dL/dout
+add     = op("add",     "+",    lambda xp, a, b: a + b,
+             a=("1",                 lambda xp, g, out, a, b: g),
+             b=("1",                 lambda xp, g, out, a, b: g))
+sub     = op("sub",     "-",    lambda xp, a, b: a - b,
+             a=("1",                 lambda xp, g, out, a, b: g),
+             b=("−1",                lambda xp, g, out, a, b: -g))
+mul     = op("mul",     "*",    lambda xp, a, b: a * b,
+             a=("b",                 lambda xp, g, out, a, b: g * b),
+             b=("a",                 lambda xp, g, out, a, b: g * a))
+div     = op("div",     "/",    lambda xp, a, b: a / b,
+             a=("1/b",               lambda xp, g, out, a, b: g / b),
+             b=("−a/b²",             lambda xp, g, out, a, b: -g * out / b))
+neg     = op("neg",     "-",    lambda xp, a: -a,
+             a=("−1",                lambda xp, g, out, a: -g))
+pow     = op("pow",     "**",   lambda xp, a, p: xp.pow(a, p),
+             a=("p·a^(p−1)",         lambda xp, g, out, a, p: g * p * xp.pow(a, p - 1) if p else 0 * g))
+exp     = op("exp",     "exp",  lambda xp, a: xp.exp(a),
+             a=("exp(a)",            lambda xp, g, out, a: g * out))
+log     = op("log",     "log",  lambda xp, a: xp.log(a),
+             a=("1/a",               lambda xp, g, out, a: g / a))
+tanh    = op("tanh",    "tanh", lambda xp, a: xp.tanh(a),
+             a=("1 − out²",          lambda xp, g, out, a: g * (1 - out * out)))
 # sigmoid in its tanh form: no overflow for large |a|, in math or numpy
-sigmoid = Op("sigmoid", "σ",    lambda xp, a: 0.5 * xp.tanh(0.5 * a) + 0.5,
-                                                                     (lambda xp, g, out, a: g * out * (1 - out),))
-relu    = Op("relu",    "ReLU", lambda xp, a: xp.maximum(a, 0.0),    (lambda xp, g, out, a: g * (a > 0),))
+sigmoid = op("sigmoid", "σ",    lambda xp, a: 0.5 * xp.tanh(0.5 * a) + 0.5,
+             a=("out·(1 − out)",     lambda xp, g, out, a: g * out * (1 - out)))
+relu    = op("relu",    "ReLU", lambda xp, a: xp.maximum(a, 0.0),
+             a=("1 if a > 0 else 0", lambda xp, g, out, a: g * (a > 0)))
 
 # Array-only ops: the scalar engine builds these from the elementwise ones.
-matmul  = Op("matmul",  "@",    lambda xp, a, b: a @ b,              (lambda xp, g, out, a, b: g @ b.T,
-                                                                      lambda xp, g, out, a, b: a.T @ g if a.ndim > 1 else xp.outer(a, g)))
+matmul  = op("matmul",  "@",    lambda xp, a, b: a @ b,
+             a=("g · bᵀ",            lambda xp, g, out, a, b: g @ b.T),
+             b=("aᵀ · g",            lambda xp, g, out, a, b: a.T @ g if a.ndim > 1 else xp.outer(a, g)))
 # A whole layer as one op: its three VJPs are the seed texts' backprop table, line for line.
 # (dL/db is g itself; the engine sums it over the batch axis it was broadcast along: Σ dL/dY.)
-linear  = Op("linear",  "xW+b", lambda xp, x, W, b: x @ W + b,      (lambda xp, g, out, x, W, b: g @ W.T,   # dL/dX = dL/dY·Wᵀ
-                                                                      lambda xp, g, out, x, W, b: x.T @ g if x.ndim > 1 else xp.outer(x, g),  # dL/dW = Xᵀ·dL/dY
-                                                                      lambda xp, g, out, x, W, b: g))
-sum     = Op("sum",     "Σ",    lambda xp, a, axis, keepdims: a.sum(axis=axis, keepdims=keepdims),
-                                (lambda xp, g, out, a, axis, keepdims: xp.broadcast_to(_expand(xp, g, axis, keepdims), a.shape),))
-mean    = Op("mean",    "mean", lambda xp, a, axis, keepdims: a.mean(axis=axis, keepdims=keepdims),
-                                (lambda xp, g, out, a, axis, keepdims: xp.broadcast_to(_expand(xp, g, axis, keepdims) * (out.size / a.size), a.shape),))
-max     = Op("max",     "max",  lambda xp, a, axis, keepdims: a.max(axis=axis, keepdims=keepdims),
-                                (_max_vjp,))
-logsumexp = Op("logsumexp", "lse", _logsumexp,
-                                (lambda xp, g, out, a, axis, keepdims: _expand(xp, g, axis, keepdims) * xp.exp(a - _expand(xp, out, axis, keepdims)),))
-reshape = Op("reshape", "reshape", lambda xp, a, shape: a.reshape(shape),
-                                (lambda xp, g, out, a, shape: g.reshape(a.shape),))
-getitem = Op("getitem", "[ ]", lambda xp, a, index: a[index], (_getitem_vjp,))
-transpose = Op("transpose", "ᵀ", lambda xp, a: a.T,                  (lambda xp, g, out, a: g.T,))
+linear  = op("linear",  "xW+b", lambda xp, x, W, b: x @ W + b,
+             x=("g · Wᵀ",            lambda xp, g, out, x, W, b: g @ W.T),
+             W=("xᵀ · g",            lambda xp, g, out, x, W, b: x.T @ g if x.ndim > 1 else xp.outer(x, g)),
+             b=("Σ g over the batch", lambda xp, g, out, x, W, b: g))
+sum     = op("sum",     "Σ",    lambda xp, a, axis, keepdims: a.sum(axis=axis, keepdims=keepdims),
+             a=("g, copied to every entry summed",
+                                     lambda xp, g, out, a, axis, keepdims: xp.broadcast_to(_expand(xp, g, axis, keepdims), a.shape)))
+mean    = op("mean",    "mean", lambda xp, a, axis, keepdims: a.mean(axis=axis, keepdims=keepdims),
+             a=("g / n, copied to each of the n entries averaged",
+                                     lambda xp, g, out, a, axis, keepdims: xp.broadcast_to(_expand(xp, g, axis, keepdims) * (out.size / a.size), a.shape)))
+max     = op("max",     "max",  lambda xp, a, axis, keepdims: a.max(axis=axis, keepdims=keepdims),
+             a=("g where an entry is the max (ties share it), 0 elsewhere", _max_vjp))
+logsumexp = op("logsumexp", "lse", _logsumexp,
+             a=("g · softmax(a)",    lambda xp, g, out, a, axis, keepdims: _expand(xp, g, axis, keepdims) * xp.exp(a - _expand(xp, out, axis, keepdims))))
+reshape = op("reshape", "reshape", lambda xp, a, shape: a.reshape(shape),
+             a=("g, reshaped back",  lambda xp, g, out, a, shape: g.reshape(a.shape)))
+getitem = op("getitem", "[ ]",  lambda xp, a, index: a[index],
+             a=("g, added back where each entry was picked (0 elsewhere)", _getitem_vjp))
+transpose = op("transpose", "ᵀ", lambda xp, a: a.T,
+             a=("gᵀ",                lambda xp, g, out, a: g.T))
 # fused log-softmax + mean NLL: stable for any logits, and one node instead of six
-cross_entropy = Op("cross_entropy", "CE", _cross_entropy, (_cross_entropy_vjp,))
+cross_entropy = op("cross_entropy", "CE", _cross_entropy,
+             logits=("(softmax(logits) − onehot(labels)) · g / n", _cross_entropy_vjp))
 # fmt: on
