@@ -194,21 +194,23 @@ def cmd_backprop(args) -> int:
     if root.op is None:
         raise UserError("the expression is a single number: there is nothing to backpropagate through")
     names = Names(root)
-    pictures = bool(args.frames or args.html)
     try:
-        intro, frames = walkthrough.frames(root, pictures=pictures)
+        intro, frames = walkthrough.frames(root)
     except (ArithmeticError, ValueError) as e:  # e.g. the slope of x**0.5 at x = 0
         raise UserError(f"a derivative is undefined at these values: {e}") from None
-    if args.frames:
-        paths = walkthrough.write_frames(frames, args.frames, args.format)
-        print(f"wrote {len(paths)} pictures to {args.frames}/ (step-001.{args.format} …)")
-    if args.html:
-        walkthrough.write_html(args.html, f"backprop: {title}", intro, frames)
-        print(f"wrote {args.html}: open it in a browser; ← → step through")
+    if args.frames or args.html:
+        from viz import stepper_page
+
+        if args.frames:
+            paths = stepper_page.write_frames(root, frames, args.frames, args.format)
+            print(f"wrote {len(paths)} pictures to {args.frames}/ (step-001.{args.format} …)")
+        if args.html:
+            stepper_page.write(args.html, f"backprop: {title}", root, intro, frames)
+            print(f"wrote {args.html}: open it in a browser; ← → step through, click a node for its chain rule")
     if args.quiz:
         walkthrough.quiz(intro, frames, names[root], names)
     elif args.all or not sys.stdin.isatty():
-        if not pictures or args.all:
+        if not (args.frames or args.html) or args.all:
             print(intro)
             for frame in frames:
                 print("\n" + frame.text)

@@ -1,14 +1,30 @@
-"""`micrograd-mnist backprop`: walk a learner through backprop in the terminal, one chain-rule
-step at a time — interactively, all at once, as a quiz, as pictures, or as one HTML page."""
+"""`micrograd-mnist backprop` in the terminal: walk a learner through backprop one chain-rule step
+at a time — interactively, all at once, or as a quiz. Every line is made from the step records of
+`backprop.steps` (the page and the step pictures, in `viz`, read the same records)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from fractions import Fraction
 
-from .backprop import Names, Step, bracket, chain_rule_line, describe, steps
+from .backprop import (
+    Edge,
+    Names,
+    Step,
+    bracket,
+    describe,
+    fmt,
+    forward_text,
+    notes,
+    partial,
+    rule_text,
+    step_text,
+    steps,
+    taught,
+    where,
+)
 from .graph import toposort
 from .value import Value
 
@@ -17,40 +33,13 @@ from .value import Value
 class Frame:
     step: Step
     text: str
-    dot: object = None  # the graph as it stood at this step (graphviz), when pictures were asked for
 
 
-def forward_text(root: Value, names: Names) -> str:
-    """The forward pass, node by node, in the order it was computed."""
-    lines = ["forward pass:"]
-    for node in toposort(root):
-        if node.op is None:
-            lines.append(f"  {names[node]} = {node.data:.4f}")
-        else:
-            lines.append("  " + describe(Step(0, node, node.op, 0.0, ()), names))
-    return "\n".join(lines)
-
-
-def frames(root: Value, pictures: bool = False) -> tuple[str, list[Frame]]:
-    """Run backprop step by step, capturing each step's text (and graph) as it happens."""
+def frames(root: Value) -> tuple[str, list[Frame]]:
+    """Run backprop step by step, capturing each step's text as it happens (the grads change every step)."""
     names = Names(root)
-    loss = names[root]
-    intro = forward_text(root, names)
     leaves = [n for n in toposort(root) if n.op is None and n.label]
-    out = []
-    for step in steps(root):
-        lines = [f"step {step.index}: {describe(step, names)}   [{step.op.name}]",
-                 f"  d{loss}/d{bracket(names[step.node])} = {step.upstream:.4f} arrived here"]
-        lines += ["  " + chain_rule_line(step, edge, names, loss) for edge in _taught(step)]
-        lines.append("  grads so far: " + ", ".join(f"{names[n]} {n.grad:.4f}" for n in leaves))
-        dot = None
-        if pictures:  # drawn now: the grads change with every step
-            import viz
-
-            dot = viz.draw(root, highlight=[step.node, *step.node.parents], names=names.names,
-                           title=f"step {step.index}: backprop at {names[step.node]}")
-        out.append(Frame(step, "\n".join(lines), dot))
-    return intro, out
+    return forward_text(root, names), [Frame(s, step_text(s, names, names[root], leaves)) for s in steps(root)]
 
 
 def interactive(intro: str, fs: list[Frame], read: Callable[[str], str] = input,
@@ -76,50 +65,108 @@ def interactive(intro: str, fs: list[Frame], read: Callable[[str], str] = input,
             i += 1
 
 
+# --- the quiz -----------------------------------------------------------------------------------------
+
+class _Quit(Exception):
+    pass
+
+
+def parse_number(text: str) -> float | None:
+    """What a learner types: -0.5, -.5, −0.50 (a typographic minus), 1/2, 3e-2; None if it is not a number."""
+    text = text.strip().replace("−", "-").replace("–", "-").replace(" ", "")
+    try:
+        return float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def close(guess: float, answer: float) -> bool:
+    """Right to the two decimals the quiz shows (and 1% for big numbers)."""
+    return math.isclose(guess, answer, rel_tol=0.01, abs_tol=0.006)
+
+
 def quiz(intro: str, fs: list[Frame], loss: str, names: Names, read: Callable[[str], str] = input,
          write: Callable[[str], None] = print) -> tuple[int, int]:
-    """Ask for each gradient contribution before revealing it; returns (right, asked)."""
+    """Each chain-rule step as separate questions: the local derivative, what this path adds, and (when a
+    node is reached by a second path) its running total. A wrong answer gets a hint and a retry, then the
+    worked answer. `q` quits; Ctrl-C and the end of input print the score so far.
+    Returns (chain-rule steps answered right first time, chain-rule steps asked)."""
     write(intro)
-    right = asked = 0
-    for frame in fs:
-        step = frame.step
-        node = bracket(names[step.node])
-        write(f"\nstep {step.index}: {describe(step, names)};  d{loss}/d{node} = {step.upstream:.4f}")
-        for edge in _taught(step):
-            parent = bracket(names[edge.parent])
-            prompt = f"  d{loss}/d{parent} += d{loss}/d{node} · ∂{node}/∂{parent} = ? "
-            while True:
-                try:
-                    answer = read(prompt).strip()
-                except EOFError:
-                    write(f"\nscore: {right}/{asked}")
-                    return right, asked
-                try:
-                    guess = float(answer)
-                    break
-                except ValueError:
-                    write("  please type a number, e.g. -0.5")
-            asked += 1
-            ok = math.isclose(guess, edge.added, rel_tol=0.01, abs_tol=0.005)
-            right += ok
-            write(f"  {'✓ right' if ok else '✗ not quite'}: {chain_rule_line(step, edge, names, loss)}")
-    write(f"\nscore: {right}/{asked}")
-    return right, asked
+    write("\nFor every step, type a number (-0.5, -.5 and 1/2 all work); q quits.")
+    right, missed = 0, []
+    try:
+        for frame in fs:
+            step = frame.step
+            write(f"\nstep {step.index}: {describe(step, names)};  d{loss}/d{bracket(names[step.node])} = "
+                  f"{fmt(step.upstream, 4)} arrived")
+            for note in notes(step, names, loss):
+                write("  " + note)
+            for edge in taught(step):
+                if _ask_edge(step, edge, names, loss, read, write):
+                    right += 1
+                else:
+                    missed.append(f"step {step.index}: d{loss}/d{bracket(names[edge.parent])} through "
+                                  f"{names[step.node]}")
+    except _Quit:
+        pass
+    except EOFError:
+        write("")
+    except KeyboardInterrupt:
+        write("\n(interrupted)")
+        _score(write, right, missed)
+        raise
+    _score(write, right, missed)
+    return right, right + len(missed)
 
 
-def _taught(step: Step) -> list:
-    """The edges worth a line: not the ones into plain constants (the 2 in x*2), whose gradient nobody uses."""
-    return [e for e in step.edges if e.parent.op is not None or e.parent.label]
+def _score(write, right: int, missed: list[str]) -> None:
+    asked = right + len(missed)
+    write(f"\nscore: {right}/{asked} chain-rule steps right first time")
+    if missed:
+        write("to look at again: " + "; ".join(missed))
 
 
-def write_frames(fs: list[Frame], folder: Path, format: str = "svg") -> list[Path]:
-    import viz
+def _ask_edge(step: Step, edge: Edge, names: Names, loss: str, read, write) -> bool:
+    n, p, d = bracket(names[step.node]), bracket(names[edge.parent]), partial(step, edge, names)
+    rule, values = rule_text(step, edge, names), where(step, edge, names)
+    with_values = f"{rule}, with {values}" if values else rule
+    ok = _ask(f"  {d} = ? ", edge.local, read, write,
+              hint=f"the rule for {step.op.name}: {d} = {with_values}",
+              worked=f"{d} = {rule} = {fmt(edge.local)}" + (f" (with {values})" if values else ""))
+    before = edge.grad_after - edge.added
+    ok &= _ask(f"  d{loss}/d{p} += d{loss}/d{n} · {d} = {fmt(step.upstream)} · {fmt(edge.local)} = ? ",
+               edge.added, read, write,
+               hint=f"multiply what arrived (d{loss}/d{n} = {fmt(step.upstream)}) by the local derivative",
+               worked=f"{fmt(step.upstream)} · {fmt(edge.local)} = {fmt(edge.added)}: what this path adds to "
+                      f"d{loss}/d{p}",
+               trap=(edge.grad_after, f"that is d{loss}/d{p}'s running total; this asks what this one path adds")
+               if edge.arrival > 1 else None)
+    if edge.arrival > 1:  # a second path into the same node: its gradients add up
+        ok &= _ask(f"  d{loss}/d{p} was {fmt(before)} before this path; now d{loss}/d{p} = ? ", edge.grad_after,
+                   read, write,
+                   hint=f"gradients from every path into {p} add up: {fmt(before)} + {fmt(edge.added)}",
+                   worked=f"{fmt(before)} + {fmt(edge.added)} = {fmt(edge.grad_after)}: every path into {p} "
+                          "adds its share")
+    return ok
 
-    return [viz.render(frame.dot, folder / f"step-{frame.step.index:03d}.{format}") for frame in fs]
 
-
-def write_html(path: Path, title: str, intro: str, fs: list[Frame]) -> Path:
-    import viz
-    from viz import stepper_page
-
-    return stepper_page.write(path, title, intro, [(viz.pipe(f.dot, "svg").decode(), f.text) for f in fs])
+def _ask(prompt: str, answer: float, read, write, hint: str, worked: str,
+         trap: tuple[float, str] | None = None) -> bool:
+    """Two tries: a hint after the first miss, the worked answer after the second. True if right at once."""
+    for attempt in (1, 2):
+        guess = None
+        while guess is None:
+            text = read(prompt)
+            if text.strip().lower() in ("q", "quit", "exit"):
+                raise _Quit
+            guess = parse_number(text)
+            if guess is None:
+                write("  please type a number, e.g. -0.5 or 1/2 (q quits)")
+        if close(guess, answer):
+            write("  ✓ right" + ("" if attempt == 1 else " (second try)"))
+            return attempt == 1
+        if attempt == 1:
+            near_trap = trap is not None and not close(trap[0], answer) and close(guess, trap[0])
+            write(f"  ✗ not yet: {trap[1] if near_trap else 'hint: ' + hint}")
+    write(f"  ✗ the answer: {worked}")
+    return False

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from micrograd_mnist import Value
-from micrograd_mnist.backprop import Names, Step, chain_rule_line, describe, steps
+from micrograd_mnist.backprop import Names, Step, chain_rule_line, describe, fmt, steps
 from micrograd_mnist.demos import GRAPHS, single_neuron
 from micrograd_mnist.expr import graph
 from micrograd_mnist.graph import toposort
@@ -98,12 +98,13 @@ def test_single_neuron_chain_rule_line_for_w():
     w_edge, x_edge = step.edges
     assert (w_edge.parent.label, w_edge.local, w_edge.added, w_edge.grad_after) == ("w", 2.0, -1.0, -1.0)
     line = chain_rule_line(step, w_edge, names)
-    assert line.startswith("dL/dw += dL/d(w·x) · ∂(w·x)/∂w = -0.50 · 2.00 = -1.00"), line
+    # rule, then numbers: the product's rule names the other factor
+    assert line.startswith("dL/dw += dL/d(w·x) · ∂(w·x)/∂w = dL/d(w·x) · x = -0.50 · 2.00 = -1.00"), line
     assert line.endswith("(dL/dw now -1.00)"), line
     other = chain_rule_line(step, x_edge, names)
-    assert other.startswith("dL/dx += dL/d(w·x) · ∂(w·x)/∂x = -0.50 · 0.50 = -0.25"), other
+    assert other.startswith("dL/dx += dL/d(w·x) · ∂(w·x)/∂x = dL/d(w·x) · w = -0.50 · 0.50 = -0.25"), other
     custom = chain_rule_line(step, w_edge, names, loss="E", precision=3)
-    assert custom.startswith("dE/dw += dE/d(w·x) · ∂(w·x)/∂w = -0.500 · 2.000 = -1.000"), custom
+    assert custom.startswith("dE/dw += dE/d(w·x) · ∂(w·x)/∂w = dE/d(w·x) · x = -0.500 · 2.000 = -1.000"), custom
 
 
 def test_describe_and_names():
@@ -251,4 +252,5 @@ def test_random_expression_graphs_stepped_equal_backward_exactly(case):
     for s in walk:
         assert describe(s, names).startswith(f"{names[s.node]} = ")
         for e in s.edges:
-            assert f"now {e.grad_after:.2f})" in chain_rule_line(s, e, names)
+            line = chain_rule_line(s, e, names)
+            assert f"now {fmt(e.grad_after)})" in line and "-0.00" not in line

@@ -15,12 +15,17 @@ from pathlib import Path
 import graphviz
 import numpy as np
 
+from micrograd_mnist.backprop import fmt
 from micrograd_mnist.files import atomic_write
 from micrograd_mnist.graph import toposort
 
 FORMATS = ("svg", "png", "pdf", "dot")
 TOO_BIG = 1500  # values; past this a drawing is a hairball whatever we fold, and dot takes minutes
 HIGHLIGHT = "#ffd54f"
+# What colour means in every backprop picture and page: the node being processed, the inputs its
+# gradient flows into now, the nodes already finished (their gradient complete and passed on).
+ROLES = {"current": "#ffb300", "receiving": "#9ccc65", "done": "#e4e7eb"}
+FLOW = "#2e7d32"  # an edge carrying gradient back in the current step
 
 
 class DrawError(RuntimeError):
@@ -36,11 +41,18 @@ class GraphvizMissing(DrawError):
 
 
 def draw(root, *, highlight: Iterable = (), show_grad: bool = True, max_nodes: int = 80,
-         names: dict[int, str] | None = None, title: str | None = None, rankdir: str = "LR") -> graphviz.Digraph:
+         names: dict[int, str] | None = None, title: str | None = None, rankdir: str = "LR",
+         roles: dict[int, str] | None = None, flow: dict[tuple[int, int], str] | None = None,
+         stacked: bool = False) -> graphviz.Digraph:
     """A `Value` or `Tensor` graph as a graphviz Digraph (render it with `render`, or show it in Jupyter).
 
     highlight: nodes to colour; show_grad: print .grad beside .data; max_nodes: past this many values,
     fan-in sums are folded and their terms elided; names: id(node) -> name for unlabeled nodes.
+    For a backprop step: roles maps id(node) to a key of ROLES, and flow maps (id(node), i) to the label
+    of the edge from the node's i-th input, drawn as gradient flowing back. stacked: a scalar's name,
+    data and grad one above the other (narrow nodes, for small screens).
+    In SVG, a value's node has the id `n<key>`, its op `o<key>` and the edge from its i-th input
+    `e<key>_<i>`, so a page can find them.
     """
     nodes = toposort(root)
     folds, hidden, notes = _fold(nodes, max_nodes)
@@ -51,6 +63,7 @@ def draw(root, *, highlight: Iterable = (), show_grad: bool = True, max_nodes: i
                              "too many to read; draw a smaller piece (one neuron, one sample)")
         return stub
     highlighted = {id(n) for n in highlight}
+    roles, flow = roles or {}, flow or {}
     dot = graphviz.Digraph(graph_attr={"rankdir": rankdir, "fontname": "Helvetica", "nodesep": "0.25",
                                        "ranksep": "0.35"},
                            node_attr={"fontname": "Helvetica", "fontsize": "11"},
@@ -64,8 +77,10 @@ def draw(root, *, highlight: Iterable = (), show_grad: bool = True, max_nodes: i
             continue
         key = str(id(node))
         name = node.label or (names or {}).get(id(node), "")
-        fill = HIGHLIGHT if id(node) in highlighted else "#ffffff"
-        dot.node(key, _record(node, name, show_grad), shape="record", style="filled", fillcolor=fill)
+        role = roles.get(id(node))
+        fill = HIGHLIGHT if id(node) in highlighted else ROLES.get(role, "#ffffff")
+        dot.node(key, _record(node, name, show_grad, stacked), shape="record", style="filled", fillcolor=fill,
+                 id=f"n{key}")
         if node.op is None:
             continue
         head = folds["head"].get(id(node))
@@ -75,12 +90,17 @@ def draw(root, *, highlight: Iterable = (), show_grad: bool = True, max_nodes: i
             params = f" {node.params[0]:g}" if node.op.name == "pow" else ""
             label, parents = node.op.symbol + params, node.parents
         op_key = key + "op"
-        dot.node(op_key, html.escape(label), shape="ellipse", style="filled",
-                 fillcolor=HIGHLIGHT if id(node) in highlighted else "#eef3fb", fontsize="10")
-        dot.edge(op_key, key)
-        shown = [p for p in parents if id(p) not in hidden]
-        for parent in shown:
-            dot.edge(str(id(parent)), op_key)
+        op_fill = HIGHLIGHT if id(node) in highlighted else ROLES["current"] if role == "current" else \
+            ROLES["done"] if role == "done" else "#eef3fb"
+        dot.node(op_key, html.escape(label), shape="ellipse", style="filled", fillcolor=op_fill, fontsize="10",
+                 id=f"o{key}")
+        dot.edge(op_key, key, id=f"e{key}_out")
+        shown = [(i, p) for i, p in enumerate(parents) if id(p) not in hidden]
+        for i, parent in shown:
+            carried = flow.get((id(node), i)) if head is None else None
+            style = {"label": html.escape(carried), "color": FLOW, "fontcolor": FLOW, "penwidth": "2.2",
+                     "dir": "back", "fontsize": "10"} if carried is not None else {}
+            dot.edge(str(id(parent)), op_key, id=f"e{key}_{i}", **style)
         if len(shown) < len(parents):
             more = key + "more"
             dot.node(more, f"… {len(parents) - len(shown)} more terms like these", shape="note",
@@ -110,7 +130,7 @@ def pipe(dot: graphviz.Digraph, format: str = "svg") -> bytes:
         raise DrawError(f"Graphviz could not render this graph ({detail[0] if detail else e})") from None
 
 
-def _record(node, name: str, show_grad: bool) -> str:
+def _record(node, name: str, show_grad: bool, stacked: bool = False) -> str:
     def esc(text: str) -> str:
         return html.escape(text).replace("|", "\\|").replace("{", "\\{").replace("}", "\\}")
 
@@ -121,12 +141,13 @@ def _record(node, name: str, show_grad: bool) -> str:
         if name:
             fields.insert(0, name)
         return " | ".join(esc(f).replace("\n", "\\n") for f in fields)
-    fields = [f"data {node.data:.4f}"]  # a scalar: one row, like micrograd's drawings
+    fields = [f"data {fmt(node.data, 4)}"]  # a scalar: one row, like micrograd's drawings (or stacked)
     if show_grad:
-        fields.append(f"grad {node.grad:.4f}")
+        fields.append(f"grad {fmt(node.grad, 4)}")
     if name:
         fields.insert(0, name)
-    return "{ " + " | ".join(esc(f) for f in fields) + " }"
+    row = " | ".join(esc(f) for f in fields)
+    return row if stacked else "{ " + row + " }"
 
 
 def _summary(a: np.ndarray) -> str:
@@ -215,10 +236,15 @@ def _fold(nodes: list, max_nodes: int) -> tuple[dict, set, list[str]]:
     elif heads:
         notes.append(f"{len(heads)} sums are drawn as one Σ node each (the largest has "
                      f"{max(h['count'] for h in heads)} terms)")
-    # 2. Still too big: keep the first two and the last term of each Σ, hide what only the rest feed.
+    # 2. Still too big: keep the three terms of each Σ that contribute most, hide what only the rest feed.
     if len(nodes) - len(folds["member"]) > max_nodes:
         for head in heads:
-            hidden.update(id(t) for t in head["parents"][2:-1])
+            terms = head["parents"]
+            biases = [t for t in terms if t.op is None]  # a leaf added to a sum of products: keep it in view
+            pool = [t for t in terms if t.op is not None] if 0 < len(biases) <= 3 else terms
+            kept = {id(t) for t in sorted(pool, key=lambda t: -_size(t))[:3]}
+            kept.update(id(t) for t in biases if len(biases) <= 3)
+            hidden.update(id(t) for t in terms if id(t) not in kept)
         users: dict[int, list[int]] = {}
         for node in nodes:
             if id(node) not in folds["member"]:
@@ -231,8 +257,13 @@ def _fold(nodes: list, max_nodes: int) -> tuple[dict, set, list[str]]:
                 hidden.add(id(node))
         hidden.discard(id(root))
         if hidden:
-            notes.append(f"{len(hidden):,} nodes elided: only the first two and the last term of each Σ are shown")
+            notes.append(f"{len(hidden):,} nodes elided: each Σ shows its 3 largest terms (by |value|) and its bias")
     return folds, hidden, notes
+
+
+def _size(node) -> float:
+    """How much a term contributes to its sum: |value| (the largest entry's, for a tensor)."""
+    return float(np.abs(node.data).max()) if np.size(node.data) else 0.0
 
 
 def _drawn_parents(node, folds: dict) -> list:
