@@ -63,8 +63,12 @@ def layer_backprop() -> Value:
     """Input → Linear → ReLU → Linear → ReLU → Linear → loss, 2-2-2-1, one Value per number."""
     model = scalar.MLP([2, 2, 2, 1], "relu")
     model.load_state_dict({name: np.array(w) for name, w in LAYER_BACKPROP_WEIGHTS.items()})
-    x = [Value(0.5, "x0"), Value(-1.0, "x1")]
-    (y_hat,) = model(x)
+    h = [Value(0.5, "x0"), Value(-1.0, "x1")]
+    for k, layer in enumerate(model.layers):  # name each layer's outputs as the seed texts do: z = xW + b, h = ReLU(z)
+        h = layer(h)
+        for j, v in enumerate(h):
+            v.label = f"{'z' if k % 2 == 0 else 'h'}{k // 2 + 1}[{j}]"
+    (y_hat,) = h
     y_hat.label = "ŷ"
     loss = (y_hat - 1.0) ** 2
     loss.label = "L"

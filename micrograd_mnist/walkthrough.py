@@ -134,9 +134,9 @@ def _ask_edge(step: Step, edge: Edge, names: Names, loss: str, read, write) -> b
               hint=f"the rule for {step.op.name}: {d} = {with_values}",
               worked=f"{d} = {rule} = {fmt(edge.local)}" + (f" (with {values})" if values else ""))
     before = edge.grad_after - edge.added
-    ok &= _ask(f"  d{loss}/d{p} += d{loss}/d{n} · {d} = {fmt(step.upstream)} · {fmt(edge.local)} = ? ",
-               edge.added, read, write,
-               hint=f"multiply what arrived (d{loss}/d{n} = {fmt(step.upstream)}) by the local derivative",
+    ok &= _ask(f"  d{loss}/d{p} += d{loss}/d{n} · {d} = ? ", edge.added, read, write,
+               hint=f"multiply what arrived (d{loss}/d{n} = {fmt(step.upstream)}) by the local derivative "
+                    f"({d} = {fmt(edge.local)})",
                worked=f"{fmt(step.upstream)} · {fmt(edge.local)} = {fmt(edge.added)}: what this path adds to "
                       f"d{loss}/d{p}",
                trap=(edge.grad_after, f"that is d{loss}/d{p}'s running total; this asks what this one path adds")
