@@ -79,7 +79,8 @@ def draw(root, *, highlight: Iterable = (), show_grad: bool = True, max_nodes: i
         name = node.label or (names or {}).get(id(node), "")
         role = roles.get(id(node))
         fill = HIGHLIGHT if id(node) in highlighted else ROLES.get(role, "#ffffff")
-        dot.node(key, _record(node, name, show_grad, stacked), shape="record", style="filled", fillcolor=fill,
+        flip = stacked != (rankdir in ("TB", "BT"))
+        dot.node(key, _record(node, name, show_grad, flip), shape="record", style="filled", fillcolor=fill,
                  id=f"n{key}")
         if node.op is None:
             continue
@@ -130,7 +131,7 @@ def pipe(dot: graphviz.Digraph, format: str = "svg") -> bytes:
         raise DrawError(f"Graphviz could not render this graph ({detail[0] if detail else e})") from None
 
 
-def _record(node, name: str, show_grad: bool, stacked: bool = False) -> str:
+def _record(node, name: str, show_grad: bool, flip: bool = False) -> str:
     def esc(text: str) -> str:
         return html.escape(text).replace("|", "\\|").replace("{", "\\{").replace("}", "\\}")
 
@@ -141,13 +142,13 @@ def _record(node, name: str, show_grad: bool, stacked: bool = False) -> str:
         if name:
             fields.insert(0, name)
         return " | ".join(esc(f).replace("\n", "\\n") for f in fields)
-    fields = [f"data {fmt(node.data, 4)}"]  # a scalar: one row, like micrograd's drawings (or stacked)
+    fields = [f"data {fmt(node.data, 4)}"]  # a scalar: one row across the flow, like micrograd's drawings
     if show_grad:
         fields.append(f"grad {fmt(node.grad, 4)}")
     if name:
         fields.insert(0, name)
     row = " | ".join(esc(f) for f in fields)
-    return row if stacked else "{ " + row + " }"
+    return row if flip else "{ " + row + " }"  # flipped: the fields along the flow, one above the other
 
 
 def _summary(a: np.ndarray) -> str:

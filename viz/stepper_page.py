@@ -43,10 +43,13 @@ def write(path: str | Path, title: str, root, intro: str, frames: list) -> Path:
     names = Names(root)
     loss = names[root]
     all_steps = [f.step for f in frames]
-    dot = draw(root, names=names.names, stacked=True, max_nodes=10**6)
-    dot.graph_attr.update(ranksep="1.1", nodesep="0.3")  # room on every edge for the label of what it carries
-    svg = _bare_svg(pipe(dot, "svg").decode())
+    svgs = {}
+    for shape, rankdir in (("wide", "LR"), ("tall", "TB")):  # a screen wider than tall, and a phone held upright
+        dot = draw(root, names=names.names, stacked=True, max_nodes=10**6, rankdir=rankdir)
+        dot.graph_attr.update(ranksep="0.8", nodesep="0.25")  # room on every edge for the label of what it carries
+        svgs[shape] = _bare_svg(pipe(dot, "svg").decode())
     data = {
+        "svgs": svgs,
         "steps": [{"text": f.text, "node": _key(f.step.node), "parents": sorted({_key(e.parent) for e in f.step.edges}),
                    "flow": [{"edge": f"e{id(f.step.node)}_{i}", "label": label}
                             for (_, i), label in _flow(f.step).items()]}
@@ -55,7 +58,7 @@ def write(path: str | Path, title: str, root, intro: str, frames: list) -> Path:
     }
     script = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")  # no `</script>` inside the script
     fill = {"title": html.escape(title), "forward": html.escape(intro), "forward_lines": str(intro.count("\n")),
-            "svg": svg, "data": script, "flow": FLOW, **ROLES}
+            "data": script, "flow": FLOW, **ROLES}
     page = re.sub(r"\{\{(\w+)\}\}", lambda m: fill[m[1]], _PAGE)  # one pass: nothing filled in is read again
     atomic_write(path, lambda f: f.write(page.encode()))
     return Path(path)
