@@ -109,19 +109,22 @@ def fmt(x: float, precision: int = 2) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
+_SYMBOL = r"[A-Za-z_][A-Za-z0-9_]*"  # the table's symbols are ASCII; \w would swallow the ² of out²
+
+
 def rule_symbols(step: Step, edge: Edge, names: Names) -> dict[str, tuple[str, float]]:
     """The rule's symbols (the op's input names, `out`, its constants) as this graph's names and values."""
     symbols = {name: (names[p], p.data) for name, p in zip(step.op.inputs, step.node.parents)}
     symbols["out"] = (names[step.node], step.node.data)
     constants = list(inspect.signature(step.op.forward).parameters)[1 + len(step.op.inputs):]
     symbols.update((c, (f"{v:g}", v)) for c, v in zip(constants, step.node.params))
-    return {s: symbols[s] for s in re.findall(r"[^\W\d]\w*", edge.rule) if s in symbols}
+    return {s: symbols[s] for s in re.findall(_SYMBOL, edge.rule) if s in symbols}
 
 
 def rule_text(step: Step, edge: Edge, names: Names) -> str:
     """The op table's rule in this graph's names: ∂(w·x)/∂w = `x`; ∂t/∂a = `1 − t²`; ∂L/∂e = `2·e`."""
     symbols = rule_symbols(step, edge, names)
-    text = re.sub(r"[^\W\d]\w*", lambda m: bracket(symbols[m[0]][0]) if m[0] in symbols else m[0], edge.rule)
+    text = re.sub(_SYMBOL, lambda m: bracket(symbols[m[0]][0]) if m[0] in symbols else m[0], edge.rule)
     # p·a^(p−1) at p = 2 reads 2·e, not 2·e^(2−1)
     text = re.sub(r"\^\((-?[\d.]+)−([\d.]+)\)", lambda m: f"^{float(m[1]) - float(m[2]):g}", text)
     return re.sub(r"\^1(?![\d.])", "", text)

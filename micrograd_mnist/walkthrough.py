@@ -76,7 +76,7 @@ def parse_number(text: str) -> float | None:
     text = text.strip().replace("−", "-").replace("–", "-").replace(" ", "")
     try:
         return float(Fraction(text))
-    except (ValueError, ZeroDivisionError):
+    except (ValueError, ZeroDivisionError, OverflowError):  # 1e400 is not an answer either
         return None
 
 
@@ -105,8 +105,9 @@ def quiz(intro: str, fs: list[Frame], loss: str, names: Names, read: Callable[[s
                 if _ask_edge(step, edge, names, loss, read, write):
                     right += 1
                 else:
+                    path = f" (path {edge.arrival})" if edge.arrival > 1 else ""
                     missed.append(f"step {step.index}: d{loss}/d{bracket(names[edge.parent])} through "
-                                  f"{names[step.node]}")
+                                  f"{names[step.node]}{path}")
     except _Quit:
         pass
     except EOFError:
