@@ -100,7 +100,7 @@ def draw(root, *, highlight: Iterable = (), show_grad: bool = True, max_nodes: i
         for i, parent in shown:
             carried = flow.get((id(node), i)) if head is None else None
             style = {"label": html.escape(carried), "color": FLOW, "fontcolor": FLOW, "penwidth": "2.2",
-                     "dir": "back", "fontsize": "10"} if carried is not None else {}
+                     "dir": "back", "fontsize": "10", "fontname": "Helvetica"} if carried is not None else {}
             dot.edge(str(id(parent)), op_key, id=f"e{key}_{i}", **style)
         if len(shown) < len(parents):
             more = key + "more"

@@ -123,7 +123,7 @@ def _nodes(root, all_steps, names: Names, loss: str) -> dict[str, dict]:
             "name": name,
             "what": describe(own, names) if own else f"{name} = {fmt(node.data, 4)}, a leaf (an input or a weight)",
             "step": own.index if own else 0,
-            "last": max((s.index for s in all_steps for e in s.edges if e.parent is node), default=0),
+            "last": history[id(node)][-1][0],  # the step of its last arrival (0: none)
             "grads": [[k, fmt(g, 4)] for k, g in history[id(node)]],
             "sum": f"{d} = Σ over the nodes that use {name}: d{loss}/d(use) · ∂(use)/∂{bracket(name)}"
                    if len(terms) > 1 else "",
