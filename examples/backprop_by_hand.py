@@ -12,4 +12,11 @@ for step in steps(c):
     print(describe(step, names))
     for edge in step.edges:
         print("   ", chain_rule_line(step, edge, names, loss="c"))
-print(f"dc/da = {named['a'].grad} (four paths, each worth 1)")
+
+# Each use of a node passes on the whole gradient of what it feeds, so a node used twice gets it twice.
+a, b = named["a"], named["b"]
+for node, parent, upstream in ((c, b, c.grad), (b, a, b.grad)):
+    uses = sum(p is parent for p in node.parents)
+    times = {1: "once", 2: "twice"}.get(uses, f"{uses} times")
+    print(f"dc/d{parent.label} = {parent.grad:g} = {' + '.join([f'{upstream:g}'] * uses)}: "
+          f"{node.label} uses {parent.label} {times}, and each use passes on dc/d{node.label} = {upstream:g}")

@@ -1,4 +1,4 @@
-"""Run the seed texts' four demos and draw their graphs into ./demo-pictures.
+"""Run the seed texts' four demos and draw their pictures (graphs, and one chart) into ./demo-pictures.
 
     python examples/seed_demos.py        (one at a time: micrograd-mnist demo NAME --out DIR)
 """

@@ -95,6 +95,20 @@ class Demo:
         self.written.append(path)
         self.log(f"  wrote {path}")
 
+    def plot(self, name: str, draw: Callable) -> None:
+        """Write `draw(plots, path)` (a viz.plots chart) to OUT/name.FORMAT, when an output folder was given.
+
+        A chart has no graphviz source, so for --format dot it is written as SVG.
+        """
+        if self.out is None:
+            return
+        from viz import plots  # only now: printing a demo needs no matplotlib
+
+        suffix = self.format if f".{self.format}" in plots.SUFFIXES else "svg"
+        path = draw(plots, self.out / f"{name}.{suffix}")
+        self.written.append(path)
+        self.log(f"  wrote {path}")
+
 
 def demo_single_neuron(d: Demo, digit: np.ndarray | None = None) -> None:
     loss = single_neuron()
@@ -125,23 +139,154 @@ def demo_single_neuron(d: Demo, digit: np.ndarray | None = None) -> None:
     d.picture("single-neuron-784", lambda viz: viz.draw(loss, max_nodes=60, title="one neuron, 784 inputs"))
 
 
-def demo_two_layer_collapse(d: Demo) -> None:
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(5, 4))
-    W1, b1, W2, b2 = rng.normal(size=(4, 3)), rng.normal(size=3), rng.normal(size=(3, 2)), rng.normal(size=2)
-    def leaf(a, label):  # requires_grad, so the ops are recorded and can be drawn
-        return Tensor(a, requires_grad=True, label=label)
+# The collapse demo's 1 → 3 → 1 network, (in, out) like nn.Linear: x is one number, so W1 is one row.
+# Each hidden z[j] = x·W1[j] + b1[j] crosses 0 at x = −b1[j]/W1[j]: −1, 1 and 2, inside the x range drawn,
+# and the output weights give the ReLU variant four clearly different slopes there.
+COLLAPSE_W1, COLLAPSE_B1 = [[1.0, -1.0, 0.5]], [1.0, 1.0, -1.0]
+COLLAPSE_W2, COLLAPSE_B2 = [[0.8], [0.6], [-1.5]], [0.2]
+COLLAPSE_X, COLLAPSE_T = 1.5, 2.0  # the input and target whose loss and gradients the demo prints and draws
+COLLAPSE_RANGE = (-3.0, 3.0)  # the x range of the y-against-x picture
 
-    two = (leaf(x, "x") @ leaf(W1, "W1") + leaf(b1, "b1")) @ leaf(W2, "W2") + leaf(b2, "b2")
-    W, b = W1 @ W2, b1 @ W2 + b2
-    one = leaf(x, "x") @ leaf(W, "W = W1·W2") + leaf(b, "b = b1·W2 + b2")
-    d.log("two linear layers  y = (x·W1 + b1)·W2 + b2   vs   one layer  y = x·W + b,  W = W1·W2, b = b1·W2 + b2")
-    d.log(f"  max |difference| = {np.abs(two.data - one.data).max():.1e}   (they are the same function)")
-    relu = (Tensor(x) @ Tensor(W1) + Tensor(b1)).relu() @ Tensor(W2) + Tensor(b2)
-    d.log(f"  with ReLU between the layers: max |difference| = {np.abs(relu.data - one.data).max():.3f}   "
-          "(the collapse fails: depth now adds something)")
-    d.picture("two-layer", lambda viz: viz.draw(two, show_grad=False, title="two stacked linear layers"))
-    d.picture("collapsed", lambda viz: viz.draw(one, show_grad=False, title="the single layer they collapse to"))
+
+def collapse_stack(x: Value, relu: bool = False) -> Value:
+    """The stacked 1 → 3 → 1 network, one Value per number: z[j] = x·W1[j] + b1[j] (then h[j] = ReLU(z[j])
+    if relu), y = Σ_j z[j]·W2[j] + b2."""
+    hidden = []
+    for j, (w1, b1, (w2,)) in enumerate(zip(COLLAPSE_W1[0], COLLAPSE_B1, COLLAPSE_W2)):
+        z = _named(_named(x * Value(w1, f"W1[{j}]"), f"x·W1[{j}]") + Value(b1, f"b1[{j}]"), f"z[{j}]")
+        h = _named(z.relu(), f"h[{j}]") if relu else z
+        hidden.append(_named(h * Value(w2, f"W2[{j}]"), f"{h.label}·W2[{j}]"))
+    return _named(sum(hidden, Value(COLLAPSE_B2[0], "b2")), "y")
+
+
+def _named(v: Value, label: str) -> Value:
+    v.label = label
+    return v
+
+
+def collapsed_weights() -> tuple[np.ndarray, np.ndarray]:
+    """W = W1·W2 and b = b1·W2 + b2: the one layer the two linear layers are."""
+    W1, b1, W2, b2 = (np.array(a) for a in (COLLAPSE_W1, COLLAPSE_B1, COLLAPSE_W2, COLLAPSE_B2))
+    return W1 @ W2, b1 @ W2 + b2
+
+
+def collapse_single(x: Value) -> Value:
+    """y = x·W + b with the collapsed W and b, as Values."""
+    W, b = collapsed_weights()
+    return _named(_named(x * Value(float(W[0, 0]), "W = W1·W2"), "x·W") + Value(float(b[0]), "b = b1·W2 + b2"), "y")
+
+
+def collapse_loss(y: Value, t: float = COLLAPSE_T) -> Value:
+    return _named(_named(y - Value(t, "t"), "y − t") ** 2, "L")
+
+
+def demo_two_layer_collapse(d: Demo) -> None:
+    W, b = collapsed_weights()
+    d.log("two linear layers on one number x (1 → 3 → 1):  z = x·W1 + b1,  y = z·W2 + b2,  L = (y − t)²")
+    d.log(_beside(_matrix("  W1", COLLAPSE_W1), _matrix("b1", [COLLAPSE_B1]), _matrix("W2", COLLAPSE_W2),
+                  _matrix("b2", [COLLAPSE_B2])))
+    d.log("collapse into one layer:  y = (x·W1 + b1)·W2 + b2 = x·(W1·W2) + (b1·W2 + b2) = x·W + b")
+    d.log(_beside(_matrix("  W", W, "W1·W2"), _matrix("b", [b], "b1·W2 + b2")))
+
+    # The same loss through both graphs, each backpropagated on its own.
+    x0, t = COLLAPSE_X, COLLAPSE_T
+    graphs = {}
+    for name, make in (("two-layer", collapse_stack), ("collapsed", collapse_single)):
+        x = Value(x0, "x")
+        y = make(x)
+        loss = collapse_loss(y, t)
+        loss.backward()
+        graphs[name] = (x, y, loss)
+    (x2, y2, loss2), (x1, y1, loss1) = graphs["two-layer"], graphs["collapsed"]
+    d.log(f"the same x = {_num(x0)} and target t = {_num(t)} through both graphs, each backpropagated by .backward():")
+    d.log(f"{'':<16}{'two layers':>12}{'one layer':>12}{'difference':>12}")
+    for what, two, one in (("y", y2.data, y1.data), ("L = (y − t)²", loss2.data, loss1.data),
+                           ("dL/dy", y2.grad, y1.grad), ("dL/dx", x2.grad, x1.grad)):
+        d.log(f"  {what:<14}{_num(two, 4):>12}{_num(one, 4):>12}{abs(two - one):>12.1e}")
+
+    # y against x, every y by a forward pass through the Value graphs; 121 points put one on every bend.
+    xs = np.linspace(*COLLAPSE_RANGE, 121)
+    lines = {name: np.array([make(Value(float(x))).data for x in xs]) for name, make in
+             (("two-layer", collapse_stack), ("collapsed", collapse_single),
+              ("relu", lambda x: collapse_stack(x, relu=True)))}
+    # With a ReLU between the layers the network bends where a hidden z crosses 0, and no W, b can follow it.
+    bends = sorted(-bj / wj for wj, bj in zip(COLLAPSE_W1[0], COLLAPSE_B1) if wj != 0)
+    bends = [k for k in bends if COLLAPSE_RANGE[0] < k < COLLAPSE_RANGE[1]]
+    edges = [COLLAPSE_RANGE[0], *bends, COLLAPSE_RANGE[1]]
+    slopes = [_slope(0.5 * (lo + hi)) for lo, hi in zip(edges, edges[1:])]
+    a, c = _closest_line(xs, lines["relu"])
+    misses = np.abs(lines["relu"] - (a * xs + c))
+    where = [f"the bend x = {_num(x, 1)}" if np.isclose(bends, x).any() else f"x = {_num(x, 1)}"
+             for x in xs[misses > misses.max() - 1e-9]]
+    d.log("with ReLU between the layers, y = ReLU(x·W1 + b1)·W2 + b2 bends where a z[j] crosses 0: "
+          f"at x = {', '.join(_num(k, 1) for k in bends)}")
+    d.log(f"  its slope dy/dx (by .backward()) between the bends: {', '.join(_num(s) for s in slopes)}; "
+          f"x·W + b has one slope, {_num(W[0, 0])}")
+    d.log(f"  so no W, b can match it: the closest straight line on [{_num(xs[0], 0)}, {_num(xs[-1], 0)}] is "
+          f"y = {_num(a)}·x + {_num(c)},")
+    d.log(f"  and it still misses by {_num(misses.max())}: at {', at '.join(where[:-1])} and at {where[-1]}")
+
+    relu_graph = collapse_loss(collapse_stack(Value(x0, "x"), relu=True), t)
+    relu_graph.backward()
+    titles = {"two-layer": "two stacked linear layers, 1 → 3 → 1:  z = x·W1 + b1,  y = z·W2 + b2,  L = (y − t)²",
+              "collapsed": "the one layer they collapse to:  y = x·W + b,  W = W1·W2,  b = b1·W2 + b2  "
+                           "(y and dL/dx as the two layers)",
+              "two-layer-relu": "the same layers with ReLU between them:  h = ReLU(x·W1 + b1),  y = h·W2 + b2"}
+    for name, root in (("two-layer", loss2), ("collapsed", loss1), ("two-layer-relu", relu_graph)):
+        d.picture(name, lambda viz, root=root, name=name: viz.draw(root, stacked=True, title=titles[name]))
+    points = [(k, float(collapse_stack(Value(k), relu=True).data)) for k in bends]
+    d.plot("collapse-lines", lambda plots, path: plots.collapse_lines(
+        xs, lines["two-layer"], lines["collapsed"], lines["relu"], path, bends=points, closest=a * xs + c,
+        title=f"Two linear layers are one: y = {_num(W[0, 0])}·x + {_num(b[0])}; with ReLU, y bends"))
+
+
+def _closest_line(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float]:
+    """The line a·x + c whose largest miss of ys is the smallest: every other straight line misses by more.
+
+    For a slope a, the best c is the middle of ys − a·x, and the miss is half its spread, a convex function
+    of a, lowest between the steepest and the flattest stretch of ys: a ternary search finds it.
+    """
+    def spread(a: float) -> float:
+        return float(np.ptp(ys - a * xs))
+
+    steepness = np.diff(ys) / np.diff(xs)
+    lo, hi = steepness.min(), steepness.max()
+    for _ in range(100):
+        m1, m2 = lo + (hi - lo) / 3, hi - (hi - lo) / 3
+        lo, hi = (lo, m2) if spread(m1) < spread(m2) else (m1, hi)
+    a = (lo + hi) / 2
+    rest = ys - a * xs
+    return a, (rest.max() + rest.min()) / 2
+
+
+def _slope(x: float) -> float:
+    """dy/dx of the ReLU network at x, by backpropagation."""
+    leaf = Value(x)
+    collapse_stack(leaf, relu=True).backward()
+    return leaf.grad
+
+
+def _num(v: float, decimals: int = 2) -> str:
+    text = f"{v:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text  # "-0.00" shows a sign that isn't there
+
+
+def _matrix(name: str, rows, formula: str = "") -> list[str]:
+    """`name (rows×columns) = formula = [ … ]` with one line per row, the numbers right-aligned in columns."""
+    cells = [[_num(v) for v in row] for row in np.atleast_2d(rows)]
+    width = max(len(c) for row in cells for c in row)
+    name = f"{name} ({len(cells)}×{len(cells[0])})" + (f" = {formula}" if formula else "")
+    pad = " " * len(f"{name} = ")
+    return [f"{f'{name} = ' if i == 0 else pad}[ {'  '.join(c.rjust(width) for c in row)} ]"
+            for i, row in enumerate(cells)]
+
+
+def _beside(*blocks: list[str], gap: int = 4) -> str:
+    """Text blocks side by side, top-aligned."""
+    widths = [max(map(len, block)) for block in blocks]
+    rows = range(max(map(len, blocks)))
+    return "\n".join("".join((block[i] if i < len(block) else "").ljust(w + gap)
+                             for block, w in zip(blocks, widths)).rstrip() for i in rows)
 
 
 def demo_seed_tables(d: Demo) -> None:

@@ -1,17 +1,22 @@
 """micrograd's own demo: a 2-16-16-1 ReLU MLP separating two moons with a max-margin loss.
 
-The scalar engine's showcase, and the benchmark's workload: every function
-here takes the scalar class as an argument, so the same code drives our
-`Value` and micrograd's.
+The scalar engine's showcase, and the benchmark's workload: the model, loss
+and step take the scalar class as an argument, so the same code drives our
+`Value` and micrograd's. The decision-boundary picture's grid is scored by the
+Tensor engine, with the trained model's weights.
 """
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
+from . import nn
 from .nn import scalar
+from .tensor import Tensor, no_grad
 from .value import Value
 
 
@@ -28,11 +33,7 @@ def make_moons(n: int = 100, noise: float = 0.1, seed: int = 0) -> tuple[np.ndar
 
 def make_model(value: type = Value, seed: int = 1) -> scalar.MLP:
     """2-16-16-1 with micrograd's init: weights U(−1, 1), biases 0."""
-    model = scalar.MLP([2, 16, 16, 1], "relu", value=value)
-    rng = np.random.default_rng(seed)
-    model.load_state_dict({name: rng.uniform(-1, 1, np.shape(p)) if name.endswith("weight") else np.zeros(np.shape(p))
-                           for name, p in model.named_parameters().items()})
-    return model
+    return scalar.MLP([2, 16, 16, 1], "relu", value=value, seed=seed)
 
 
 def loss(model: scalar.MLP, X: np.ndarray, y: np.ndarray, value: type = Value, alpha: float = 1e-4):
@@ -49,18 +50,43 @@ def loss(model: scalar.MLP, X: np.ndarray, y: np.ndarray, value: type = Value, a
 def step(model: scalar.MLP, X: np.ndarray, y: np.ndarray, k: int, steps: int = 100, value: type = Value):
     """One step of micrograd's demo: forward, backward, SGD with a decaying rate."""
     total, accuracy = loss(model, X, y, value)
-    params = model.parameters()
-    for p in params:
-        p.grad = 0.0
+    model.zero_grad()
     total.backward()
     lr = 1.0 - 0.9 * k / steps
-    for p in params:
+    for p in model.parameters():
         p.data -= lr * p.grad
     return total.data, accuracy
 
 
-def train(steps: int = 100, seed: int = 1, log: Callable[[str], None] = print) -> float:
-    """Train the demo with our engine; returns the final accuracy."""
+def scores(model: scalar.MLP, points: np.ndarray) -> np.ndarray:
+    """The model's score for each (x, y) point, computed by the Tensor engine with the scalar model's weights.
+
+    The same numbers as `model(point)[0].data` for every point, but a whole grid in one matrix product:
+    tens of thousands of points would take the scalar engine seconds.
+    """
+    twin = nn.MLP(model.sizes, model.activation, dtype=np.float64)
+    twin.load_state_dict(model.state_dict())
+    with no_grad():
+        return twin(Tensor(np.asarray(points, dtype=np.float64))).data[:, 0]
+
+
+def decision_grid(model: scalar.MLP, X: np.ndarray, n: int = 200, margin: float = 1.0):
+    """A grid n × n over the points (`margin` beyond them, as micrograd's demo) and the model's score at each.
+
+    Returns xx, yy, scores, each (n, n): the model says class +1 where the score is above 0.
+    """
+    xx, yy = np.meshgrid(np.linspace(X[:, 0].min() - margin, X[:, 0].max() + margin, n),
+                         np.linspace(X[:, 1].min() - margin, X[:, 1].max() + margin, n))
+    return xx, yy, scores(model, np.column_stack([xx.ravel(), yy.ravel()])).reshape(xx.shape)
+
+
+def train(steps: int = 100, seed: int = 1, log: Callable[[str], None] = print, out: Path | None = None) -> float:
+    """Train the demo with our engine; returns the last step's accuracy (measured before its update).
+
+    With `out`, a folder, also draws the trained model's decision boundary into out/moons.png.
+    """
+    if out is not None and Path(out).exists() and not Path(out).is_dir():  # say so before training, not after
+        raise NotADirectoryError(errno.ENOTDIR, "is a file; --out takes a folder", str(out))
     X, y = make_moons(100, seed=seed)
     model = make_model(seed=seed)
     accuracy = 0.0
@@ -68,4 +94,14 @@ def train(steps: int = 100, seed: int = 1, log: Callable[[str], None] = print) -
         total, accuracy = step(model, X, y, k, steps)
         if k % 10 == 0 or k == steps - 1:
             log(f"step {k:3d}  loss {total:.4f}  accuracy {accuracy:.0%}")
+    if out is not None:
+        from viz import plots  # only now: training needs no matplotlib
+
+        xx, yy, grid = decision_grid(model, X)
+        at_points = scores(model, X)
+        right = int(np.sum((at_points > 0) == (y > 0)))
+        path = plots.decision_boundary(xx, yy, grid, X, y, Path(out) / "moons.png", point_scores=at_points,
+                                       title=f"micrograd's two moons after {steps} steps of SGD: "
+                                             f"{right} of {len(y)} points classified right")
+        log(f"wrote {path}")
     return accuracy

@@ -127,3 +127,60 @@ def test_cli_without_a_command_prints_help(capsys):
     assert cli.main([]) == 0
     out = capsys.readouterr().out
     assert "usage: micrograd-mnist" in out and "moons" in out
+
+
+# --- the decision boundary picture ------------------------------------------------------
+
+
+def test_decision_grid_scores_are_the_trained_models():
+    X, y = moons.make_moons(30, seed=1)
+    model = moons.make_model(seed=1)
+    for k in range(5):
+        moons.step(model, X, y, k, steps=5)
+    xx, yy, scores = moons.decision_grid(model, X, n=40)
+    assert xx.shape == yy.shape == scores.shape == (40, 40)
+    assert xx.min() == pytest.approx(X[:, 0].min() - 1) and yy.max() == pytest.approx(X[:, 1].max() + 1)
+    assert (scores > 0).any() and (scores < 0).any()  # the boundary crosses the picture
+    for i, j in [(0, 0), (5, 31), (20, 20), (39, 7), (39, 39)]:
+        by_scalar_engine = model([float(xx[i, j]), float(yy[i, j])])[0].data
+        assert scores[i, j] == pytest.approx(by_scalar_engine, rel=1e-9, abs=1e-12)
+    np.testing.assert_allclose(moons.scores(model, X), [model(list(row))[0].data for row in X], rtol=1e-9)
+
+
+def test_cli_moons_out_draws_the_boundary(capsys, tmp_path):
+    from PIL import Image
+
+    from viz import plots
+
+    out = tmp_path / "pictures"
+    assert cli.main(["moons", "--steps", "8", "--out", str(out)]) == 0
+    assert f"wrote {out / 'moons.png'}" in capsys.readouterr().out
+    assert [p.name for p in out.iterdir()] == ["moons.png"]
+    with Image.open(out / "moons.png") as image:
+        assert image.format == "PNG"
+        assert image.size == tuple(round(v * plots.DPI) for v in plots.FIGSIZE["moons"])
+        pixels = np.asarray(image.convert("RGB"), dtype=float)
+    assert pixels.std() > 10
+    blueish = (pixels[..., 2] > pixels[..., 0] + 20).mean()
+    reddish = (pixels[..., 0] > pixels[..., 2] + 20).mean()
+    assert blueish > 0.1 and reddish > 0.1  # both regions are there, each a good part of the picture
+
+
+def test_cli_moons_out_onto_a_file_is_a_one_line_error(capsys, tmp_path):
+    existing = tmp_path / "a-file"
+    existing.write_text("keep me")
+    assert cli.main(["moons", "--steps", "1", "--out", str(existing)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before training
+    assert captured.err.count("\n") == 1 and captured.err.startswith("micrograd-mnist moons: ")
+    assert str(existing) in captured.err and "folder" in captured.err
+    assert existing.read_text() == "keep me"
+
+
+def test_training_without_out_imports_no_matplotlib():
+    import subprocess
+    import sys
+
+    code = ("import sys; from micrograd_mnist import moons; moons.train(steps=1, log=lambda line: None); "
+            "print('matplotlib' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

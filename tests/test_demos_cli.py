@@ -86,14 +86,25 @@ def test_demo_single_neuron(tmp_path):
 
 def test_demo_two_layer_collapse(tmp_path):
     text, written = run_demo("two-layer-collapse", tmp_path)
-    assert [p.name for p in written] == ["two-layer.svg", "collapsed.svg"]
+    assert [p.name for p in written] == ["two-layer.svg", "collapsed.svg", "two-layer-relu.svg", "collapse-lines.svg"]
     for path in written:
         assert_svg(path)
-    linear = number_after(r"\(x·W1 \+ b1\)·W2 \+ b2.*\n\s*max \|difference\| =", text)
-    with_relu = number_after(r"with ReLU between the layers: max \|difference\| =", text)
-    assert linear < 1e-12
-    assert with_relu > 0.1
-    assert "W = W1·W2" in (tmp_path / "collapsed.svg").read_text(encoding="utf-8")
+        assert f"wrote {path}" in text
+    # each quantity's row: two layers, one layer, |difference|
+    rows = {m.group(1): [float(v) for v in m.group(2, 3, 4)]
+            for m in re.finditer(r"^  (y|L = \(y − t\)²|dL/dy|dL/dx)\s+(\S+)\s+(\S+)\s+(\S+)$", text, flags=re.M)}
+    assert set(rows) == {"y", "L = (y − t)²", "dL/dy", "dL/dx"}
+    for two, one, difference in rows.values():
+        assert two == one and difference < 1e-12
+    assert rows["dL/dx"][0] != 0  # the gradient reached x, through both graphs
+    assert number_after(r"W \(1×1\) = W1·W2 = \[", text) == pytest.approx(
+        np.dot(demos.COLLAPSE_W1[0], [w for (w,) in demos.COLLAPSE_W2]), abs=0.005)
+    assert "-0.00" not in text
+    assert number_after(r"and it still misses by", text) > 0.1
+    collapsed = svg_texts(tmp_path / "collapsed.svg")
+    assert "W = W1·W2" in collapsed and "b = b1·W2 + b2" in collapsed
+    assert "ReLU" in svg_texts(tmp_path / "two-layer-relu.svg")
+    assert "ReLU" not in " ".join(svg_texts(tmp_path / "two-layer.svg"))
 
 
 def test_demo_seed_tables(tmp_path):
@@ -192,7 +203,7 @@ def test_backprop_all_prints_every_step(capsys):
     assert out.startswith("forward pass:\n  w = 0.5000\n  x = 2.0000\n  w·x = w * x = 1.0000")
     assert step_numbers(out) == list(range(1, SINGLE_NEURON_STEPS + 1))
     assert "step 1: L = e ** 2 = 0.0625   [pow]" in out
-    assert "dL/dw += dL/d(w·x) · ∂(w·x)/∂w = -0.50 · 2.00 = -1.00   (dL/dw now -1.00)" in out
+    assert "dL/dw += dL/d(w·x) · ∂(w·x)/∂w = dL/d(w·x) · x = -0.50 · 2.00 = -1.00   (dL/dw now -1.00)" in out
     assert out.rstrip().endswith("grads so far: w -1.0000, x -0.2500, b -0.5000, y 0.5000")
 
 
@@ -230,7 +241,7 @@ def test_backprop_frames_one_picture_per_step(capsys, tmp_path):
     for k, name in enumerate(names, 1):
         text = (folder / name).read_text(encoding="utf-8")
         assert ET.fromstring(text.encode()).tag == SVG
-        assert f"step {k}: backprop at " in text and "#ffd54f" in text
+        assert f"step {k}: backprop at " in text and "#ffb300" in text  # the amber of the node at work
 
 
 def test_backprop_frames_as_dot_show_the_grads_of_each_moment(tmp_path, capsys):
@@ -304,43 +315,24 @@ def quiz(answers: list[str]) -> tuple[tuple[int, int], list[str], list[str]]:
     return score, prompts, shown
 
 
-def test_quiz_right_answers_score_full_marks():
-    score, prompts, shown = quiz([f"{a:g}" for a in SINGLE_NEURON_ADDED])
-    assert score == (7, 7)
-    assert prompts[-1] == "  dL/dx += dL/d(w·x) · ∂(w·x)/∂x = ? "
-    assert sum("✓ right" in line for line in shown) == 7 and shown[-1] == "\nscore: 7/7"
+# ∂node/∂parent for every edge of every step, by hand: 2e at e = -0.25; 1 and -1 for ŷ - y; 1 and 1 for
+# w·x + b; x = 2 and w = 0.5 for w * x. What each edge adds is that times dL/dnode (SINGLE_NEURON_ADDED).
+SINGLE_NEURON_LOCAL = [-0.5, 1.0, -1.0, 1.0, 1.0, 2.0, 0.5]
+SINGLE_NEURON_ANSWERS = [f"{x:g}" for pair in zip(SINGLE_NEURON_LOCAL, SINGLE_NEURON_ADDED) for x in pair]
 
 
-def test_quiz_is_forgiving_about_rounding():
-    score, _, _ = quiz(["-0.501", "-.5", "0.5", " -0.5 ", "-0.5", "-1", "-0.249"])
-    assert score == (7, 7)
-
-
-def test_quiz_wrong_answers_score_zero():
-    score, _, shown = quiz([f"{a + 1:g}" for a in SINGLE_NEURON_ADDED])
-    assert score == (0, 7)
-    assert sum("✗ not quite" in line for line in shown) == 7
-    assert "  ✗ not quite: dL/dw += dL/d(w·x) · ∂(w·x)/∂w = -0.50 · 2.00 = -1.00   (dL/dw now -1.00)" in shown
-
-
-def test_quiz_asks_again_for_a_number():
-    answers = ["minus a half", "", *[f"{a:g}" for a in SINGLE_NEURON_ADDED]]
-    score, prompts, shown = quiz(answers)
-    assert score == (7, 7)
-    assert len(prompts) == 9 and prompts[0] == prompts[1] == prompts[2]
-    assert shown.count("  please type a number, e.g. -0.5") == 2
-
-
-def test_quiz_stops_at_end_of_input():
-    score, _, shown = quiz(["-0.5", "0"])
-    assert score == (1, 2) and shown[-1] == "\nscore: 1/2"
+def test_quiz_on_the_single_neuron_scores_full_marks():
+    score, prompts, shown = quiz(SINGLE_NEURON_ANSWERS)
+    assert score == (7, 7)  # no node is reached twice, so no running-total questions
+    assert prompts[-2:] == ["  ∂(w·x)/∂x = ? ", "  dL/dx += dL/d(w·x) · ∂(w·x)/∂x = ? "]
+    assert sum("✓ right" in line for line in shown) == 14
+    assert shown[-1] == "\nscore: 7/7 chain-rule steps right first time"
 
 
 def test_cli_quiz_reads_stdin(capsys, monkeypatch):
-    monkeypatch.setattr("sys.stdin", io.StringIO("".join(f"{a}\n" for a in SINGLE_NEURON_ADDED)))
+    monkeypatch.setattr("sys.stdin", io.StringIO("".join(f"{a}\n" for a in SINGLE_NEURON_ANSWERS)))
     assert cli.main(["backprop", "single-neuron", "--quiz"]) == 0
-    out = capsys.readouterr().out
-    assert "score: 7/7" in out
+    assert "score: 7/7" in capsys.readouterr().out
 
 
 # --- errors ---------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -219,6 +220,105 @@ def test_vanishing_png(tmp_path, captured):
     ax = captured[0].axes[0]
     assert ax.get_yscale() == "log"
     assert [len(line.get_xdata()) for line in ax.lines] == [5, 5]
+
+
+@pytest.mark.parametrize(("depth", "width"), [(8, 32), (5, 16)])
+def test_vanishing_words_match_the_numbers_drawn(tmp_path, captured, depth, width):
+    plots.vanishing(tmp_path / "v.png", depth=depth, width=width)
+    ax = captured[0].axes[0]
+    sigmoid, relu = (plots.layer_gradients(a, depth, width) for a in ("sigmoid", "relu"))
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), sigmoid)
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), relu)
+
+    def sig2(x: float) -> float:
+        return float(f"{x:.2g}")
+
+    def number(text: str) -> float:
+        return float(text.replace(",", ""))
+
+    caption = ax.get_title()
+    shrink = sigmoid[1:] / sigmoid[:-1]
+    low, high = re.search(r"shrinks ([\d.,]+)× to ([\d.,]+)× at every layer", caption).groups()
+    assert (number(low), number(high)) == (sig2(shrink.min()), sig2(shrink.max()))
+    assert np.all(shrink > 1)  # "at every layer" holds
+    relu_lost = number(re.search(rf"layer 1 gets 1/([\d.,]+) of layer {depth}'s gradient", caption).group(1))
+    assert relu_lost == sig2(relu[-1] / relu[0])
+    assert "far less is lost" in caption and (sigmoid[-1] / sigmoid[0]) / (relu[-1] / relu[0]) >= 100
+    half = depth // 2
+    top = number(re.search(rf"From layer {depth} to layer {half} ReLU's gradient falls ([\d.,]+)×", caption).group(1))
+    assert top == sig2(relu[-1] / relu[half - 1]) and relu[-1] > relu[half - 1]
+    spread = re.search(rf"layers 1–{half} are within ([\d.]+)× of each other", caption).group(1)
+    assert number(spread) == sig2(relu[:half].max() / relu[:half].min())
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    for text, g in zip(legend, (sigmoid, relu)):
+        assert number(re.search(rf"is 1/([\d.,]+) of layer {depth}'s", text).group(1)) == sig2(g[-1] / g[0])
+
+
+def test_vanishing_caption_says_only_what_the_numbers_show():
+    steady = np.array([1e-4, 2e-4, 4e-4, 8e-4])  # doubles every layer
+    caption = plots.vanishing_caption(np.array([1e-5, 1e-4, 1e-3, 1e-2]), steady)
+    assert "shrinks 10× to 10× at every layer" in caption
+    assert "so far less is lost: layer 1 gets 1/8 of layer 4's gradient" in caption  # against 1/1,000
+    assert "From layer 4 to layer 2 ReLU's gradient falls 4×; layers 1–2 are within 2× of each other" in caption
+    caption = plots.vanishing_caption(np.array([1e-3, 1e-4, 1e-2, 1e-1]), steady[::-1])
+    assert "at every layer" not in caption and "layer 1 gets 1/100 of layer 4's gradient" in caption
+    assert "so nothing is lost: layer 1 gets 8× layer 4's gradient" in caption
+    assert "From layer 4 to layer 2 ReLU's gradient grows 4×" in caption
+    caption = plots.vanishing_caption(np.array([1e-3, 1e-2, 1e-1]), np.array([1e-4, 1e-2, 1e-1]))
+    assert "so no less is lost: layer 1 gets 1/1,000 of layer 3's gradient" in caption
+    assert plots.two_digits(1127572.6) == "1,100,000" and plots.two_digits(5.857) == "5.9"
+    assert plots.two_digits(13.99) == "14"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# decision boundary
+
+
+def test_decision_boundary_colours_each_side_by_the_sign_of_the_scores(tmp_path, captured):
+    xx, yy = np.meshgrid(np.linspace(-2, 2, 50), np.linspace(-1, 1, 30))
+    scores = xx - 0.5  # class +1 right of x = 0.5
+    X = np.array([[-1.5, 0.0], [1.5, 0.0], [0.0, 0.5]])
+    y = np.array([-1, 1, 1])
+    out = plots.decision_boundary(xx, yy, scores, X, y, tmp_path / "b.png", title="a test",
+                                  point_scores=X[:, 0] - 0.5)
+    pixels = check_png(out, plots.FIGSIZE["moons"])
+    fig = captured[0]
+    ax = fig.axes[0]
+    assert fig.get_suptitle() == "a test"
+    height = pixels.shape[0]
+
+    def colour_at(x: float, y: float) -> np.ndarray:
+        px, py = ax.transData.transform((x, y))
+        return pixels[int(round(height - py)), int(round(px))]
+
+    left, right = colour_at(-1.0, -0.8), colour_at(1.2, -0.8)  # away from the points and the legend
+    assert left[0] > left[2] + 10, f"score < 0 should be a red region, got {left}"
+    assert right[2] > right[0] + 10, f"score > 0 should be a blue region, got {right}"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "class −1: 1 point" in legend and "class +1: 2 points" in legend
+    assert "on the wrong side: 1" in legend  # (0, 0.5) is class +1 with score −0.5
+    assert "boundary: score = 0" in legend and "score = ±1 (the loss's margin)" in legend
+    plots.decision_boundary(xx, yy, np.full(xx.shape, 0.5), X, y, tmp_path / "one-class.png")
+    legend = [t.get_text() for t in captured[1].axes[0].get_legend().get_texts()]
+    assert legend == ["class −1: 1 point", "class +1: 2 points"]  # no boundary, no margins, nothing circled
+    with pytest.raises(ValueError, match="one 2-D shape"):
+        plots.decision_boundary(xx, yy, scores[:, :3], X, y, tmp_path / "c.png")
+    with pytest.raises(ValueError, match="-1 or \\+1"):
+        plots.decision_boundary(xx, yy, scores, X, np.array([0, 1, 1]), tmp_path / "d.png")
+
+
+def test_collapse_lines_png(tmp_path, captured):
+    x = np.linspace(-3, 3, 61)
+    linear = 2 * x - 1
+    bent = np.maximum(x, 0)
+    check_png(plots.collapse_lines(x, linear, linear, bent, tmp_path / "l.png", bends=[(0.0, 0.0)],
+                                   closest=0.5 * x + 0.4), plots.FIGSIZE["collapse"])
+    ax = captured[0].axes[0]
+    np.testing.assert_array_equal(ax.lines[2].get_ydata(), bent)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(f"misses by up to {np.abs(bent - (0.5 * x + 0.4)).max():.2f}" in t for t in legend)
+    with pytest.raises(ValueError, match="1-D arrays of one length"):
+        plots.collapse_lines(x, linear[:5], linear, bent, tmp_path / "m.png")
 
 
 # ---------------------------------------------------------------------------------------------------------------

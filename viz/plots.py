@@ -36,8 +36,11 @@ FIGSIZE = {  # inches; weights depends on how many neurons it shows, see weights
     "vanishing": (8.0, 5.0),
     "architecture": (9.0, 6.0),
     "digit": (10.0, 10.5),
+    "moons": (7.5, 5.5),
+    "collapse": (8.0, 5.0),
 }
 BLUE, RED = "#2166ac", "#b2182b"  # the ends of RdBu: blue for positive / class A, red for negative / class B
+LIGHT_BLUE, LIGHT_RED = "#d1e5f0", "#fddbc7"  # the same, pale enough for points to stand out on them
 
 
 
@@ -396,24 +399,142 @@ def vanishing(path: str | Path, depth: int = 8, width: int = 32, seed: int = 0) 
     fig = _figure("vanishing")
     ax = fig.subplots()
     layers = np.arange(1, depth + 1)
-    factor = {}
-    for activation, color, marker in (("sigmoid", RED, "o"), ("relu", BLUE, "s")):
-        g = layer_gradients(activation, depth, width, seed)
-        factor[activation] = (g[-1] / g[0]) ** (1 / (depth - 1))
-        ratio = float(f"{g[-1] / g[0]:.2g}")  # two significant digits: 1/1,100,000
+    gradients = {}
+    for activation, name, color, marker in (("sigmoid", "sigmoid", RED, "o"), ("relu", "ReLU", BLUE, "s")):
+        g = gradients[activation] = layer_gradients(activation, depth, width, seed)
         ax.semilogy(layers, g, marker=marker, color=color, lw=2,
-                    label=f"{activation}: layer 1's gradient is 1/{ratio:,.0f} of layer {depth}'s")
+                    label=f"{name}: layer 1's gradient is 1/{two_digits(g[-1] / g[0])} of layer {depth}'s")
     ax.set_xticks(layers, [f"{i}\n(input)" if i == 1 else f"{i}\n(output)" if i == depth else str(i)
                            for i in layers])
     ax.set_xlabel("Linear layer")
     ax.set_ylabel("mean |∂loss/∂W| (log scale)")
     ax.grid(alpha=0.3, which="major")
     ax.legend(loc="lower right", fontsize=9)
-    ax.set_title(f"Each sigmoid multiplies the backward signal by σ′ ≤ 1/4: it shrinks {factor['sigmoid']:.1f}× per "
-                 "layer on the way to the input.\nReLU's slope is 1 where it is active: its gradients shrink "
-                 f"{factor['relu']:.1f}× per layer on average, and level off", fontsize=9, color="0.3")
+    ax.set_title(vanishing_caption(gradients["sigmoid"], gradients["relu"]), fontsize=9, color="0.3")
     fig.suptitle(f"Vanishing gradients at initialization: {depth} layers of width {width}, one random batch",
                  fontweight="bold", fontsize=11)
+    return save(fig, path)
+
+
+def vanishing_caption(sigmoid: np.ndarray, relu: np.ndarray) -> str:
+    """What the two curves of `layer_gradients` show, in three lines; each word that could be wrong is chosen
+    by the numbers (the first is the input's layer, the last the output's), so the caption can't contradict them."""
+    depth = len(sigmoid)
+    shrink = sigmoid[1:] / sigmoid[:-1]  # per layer, towards the input
+    lost_s, lost_r = sigmoid[-1] / sigmoid[0], relu[-1] / relu[0]
+    lines = ["Each sigmoid multiplies the backward signal by σ′ ≤ 1/4: "
+             + (f"here it shrinks {two_digits(shrink.min())}× to {two_digits(shrink.max())}× at every layer."
+                if np.all(shrink > 1) else f"layer 1 gets {_share(lost_s)} layer {depth}'s gradient.")]
+    how = ("nothing is lost" if lost_r <= 1 else "far less is lost" if lost_s / lost_r >= 100
+           else "less is lost" if lost_r < lost_s else "no less is lost")
+    lines.append(f"ReLU's slope is 1 where it is active, so {how}: layer 1 gets {_share(lost_r)} layer {depth}'s "
+                 "gradient.")
+    half = depth // 2
+    top, spread = relu[-1] / relu[half - 1], relu[:half].max() / relu[:half].min()
+    change = f"falls {two_digits(top)}×" if top >= 1 else f"grows {two_digits(1 / top)}×"
+    lines.append(f"From layer {depth} to layer {half} ReLU's gradient {change}; "
+                 f"layers 1–{half} are within {two_digits(spread)}× of each other.")
+    return "\n".join(lines)
+
+
+def _share(lost: float) -> str:
+    """How much of the last layer's gradient the first gets, given last / first: '1/130 of' or '8×'."""
+    return f"1/{two_digits(lost)} of" if lost >= 1 else f"{two_digits(1 / lost)}×"
+
+
+def two_digits(x: float) -> str:
+    """x to two significant digits, as a reader would say it: 5.9, 14, 130, 1,100,000."""
+    rounded = float(f"{x:.2g}")
+    return f"{rounded:,.0f}" if rounded >= 10 else f"{rounded:g}"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# decision boundary (micrograd's two moons)
+
+
+def decision_boundary(xx: np.ndarray, yy: np.ndarray, scores: np.ndarray, X: np.ndarray, y: np.ndarray,
+                      path: str | Path, title: str = "", point_scores: np.ndarray | None = None) -> Path:
+    """A classifier's score over a grid as two coloured regions, and the labelled points on top, as in
+    micrograd's demo: blue where the score is above 0 (class +1), red below (class −1).
+
+    xx, yy, scores: (n, m) arrays, the score at each grid point (`np.meshgrid` order); X: (k, 2) points
+    with labels y of −1 or +1. The boundary (score 0) is a solid line, the hinge loss's margins (±1) dashed.
+    point_scores: the model's score at each point of X, if given; the points it gets wrong are circled.
+    """
+    xx, yy, scores, X, y = (np.asarray(a) for a in (xx, yy, scores, X, y))
+    if not xx.shape == yy.shape == scores.shape or xx.ndim != 2:
+        raise PlotError(f"decision_boundary needs xx, yy and scores of one 2-D shape, got {xx.shape}, "
+                        f"{yy.shape} and {scores.shape}")
+    if X.ndim != 2 or X.shape[1] != 2 or y.shape != (len(X),) or not np.isin(y, (-1, 1)).all():
+        raise PlotError(f"decision_boundary needs points (k, 2) and k labels of -1 or +1, got {X.shape} and {y.shape}")
+    fig = _figure("moons")
+    ax = fig.subplots()
+    ax.contourf(xx, yy, scores, levels=[-np.inf, 0, np.inf], colors=[LIGHT_RED, LIGHT_BLUE])
+    boundary = scores.min() < 0 < scores.max()  # a model that says one class everywhere has no boundary to draw
+    margins = scores.min() < -1 or scores.max() > 1
+    if boundary:
+        ax.contour(xx, yy, scores, levels=[0], colors="0.15", linewidths=1.5)
+    if margins:
+        ax.contour(xx, yy, scores, levels=[-1, 1], colors="0.4", linewidths=0.8, linestyles="--")
+    for label, color, name in ((-1, RED, "class −1"), (1, BLUE, "class +1")):
+        points = X[y == label]
+        ax.scatter(points[:, 0], points[:, 1], s=36, color=color, edgecolor="black", lw=0.6, zorder=3,
+                   label=f"{name}: {len(points)} point{'s' * (len(points) != 1)}")
+    wrong = np.zeros(len(y), bool) if point_scores is None else (np.asarray(point_scores) > 0) != (y > 0)
+    if wrong.any():  # circled: a point just across the boundary is hard to tell from one just inside
+        ax.scatter(X[wrong, 0], X[wrong, 1], s=140, facecolor="none", edgecolor="black", lw=1.2, zorder=4,
+                   label=f"on the wrong side: {int(wrong.sum())}")
+    if boundary:  # contour lines make no legend entries of their own
+        ax.plot([], [], color="0.15", lw=1.5, label="boundary: score = 0")
+    if margins:
+        ax.plot([], [], color="0.4", lw=0.8, ls="--", label="score = ±1 (the loss's margin)")
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    ax.set_aspect("equal")
+    ax.set(xlim=(xx.min(), xx.max()), ylim=(yy.min(), yy.max()), xlabel="x₁", ylabel="x₂")
+    ax.set_title("blue region: score > 0, the model says class +1;  red: score < 0, class −1",
+                 fontsize=9, color="0.3")
+    fig.suptitle(title or "Decision boundary", fontweight="bold", fontsize=11)
+    return save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# collapse (the two-layer-collapse demo)
+
+
+def collapse_lines(x: np.ndarray, two_layer: np.ndarray, collapsed: np.ndarray, relu: np.ndarray, path: str | Path,
+                   bends: Sequence[tuple[float, float]] = (), closest: np.ndarray | None = None,
+                   title: str = "") -> Path:
+    """y against x for a network on one number: two stacked linear layers, the single layer they collapse to
+    (drawn dashed on top: the same line), and the same layers with a ReLU between them.
+
+    x and the y arrays are 1-D and of one length; bends: (x, y) points where the ReLU version bends;
+    closest: the straight line nearest the ReLU version, at each x (drawn dotted, with its largest miss).
+    """
+    given = (x, two_layer, collapsed, relu) + (() if closest is None else (closest,))
+    arrays = [np.asarray(a, dtype=float) for a in given]
+    if any(a.ndim != 1 or len(a) != len(arrays[0]) for a in arrays):
+        raise PlotError(f"collapse_lines needs 1-D arrays of one length, got shapes {[a.shape for a in arrays]}")
+    x, two_layer, collapsed, relu = arrays[:4]
+    fig = _figure("collapse")
+    ax = fig.subplots()
+    ax.plot(x, two_layer, color=BLUE, lw=5, alpha=0.45, label="two linear layers: y = (x·W1 + b1)·W2 + b2")
+    ax.plot(x, collapsed, color="black", lw=1.5, ls="--", label="one layer: y = x·W + b, W = W1·W2, b = b1·W2 + b2")
+    ax.plot(x, relu, color=RED, lw=2, label="two layers with ReLU between: y = ReLU(x·W1 + b1)·W2 + b2")
+    if len(bends):
+        bx, by = np.asarray(bends, dtype=float).T
+        ax.scatter(bx, by, s=40, color=RED, edgecolor="black", zorder=3, label="bends: a hidden z crosses 0")
+    if closest is not None:
+        miss = np.abs(relu - arrays[4]).max()
+        ax.plot(x, arrays[4], color="0.35", lw=1.2, ls=":",
+                label=f"the closest straight line to the ReLU version: it misses by up to {miss:.2f}")
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.axvline(0, color="0.6", lw=0.8)
+    ax.set(xlabel="x (the input, one number)", ylabel="y (the output)", xlim=(x.min(), x.max()))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8.5, framealpha=0.9)
+    ax.set_title("without an activation, stacking adds nothing: any number of linear layers is one straight line",
+                 fontsize=9, color="0.3")
+    fig.suptitle(title or "Stacked linear layers collapse to one", fontweight="bold", fontsize=11)
     return save(fig, path)
 
 

@@ -14,12 +14,19 @@ from ..value import Value
 
 
 class Linear:
-    """y_j = Σ_i x_i · W[i][j] + b_j, with W stored (in, out) like `nn.Linear`."""
+    """y_j = Σ_i x_i · W[i][j] + b_j, with W stored (in, out) like `nn.Linear`.
 
-    def __init__(self, in_features: int, out_features: int, name: str = "", value: type = Value) -> None:
+    Initialised like micrograd's neurons: weights uniform in [−1, 1], biases 0.
+    """
+
+    def __init__(self, in_features: int, out_features: int, name: str = "", value: type = Value,
+                 rng: np.random.Generator | None = None) -> None:
         self.in_features, self.out_features, self.name = in_features, out_features, name
-        self.weight = [[_leaf(value, f"W{name}[{i},{j}]") for j in range(out_features)] for i in range(in_features)]
-        self.bias = [_leaf(value, f"b{name}[{j}]") for j in range(out_features)]
+        rng = rng if rng is not None else np.random.default_rng()
+        w = rng.uniform(-1, 1, (in_features, out_features))
+        self.weight = [[_leaf(value, w[i, j], f"W{name}[{i},{j}]") for j in range(out_features)]
+                       for i in range(in_features)]
+        self.bias = [_leaf(value, 0.0, f"b{name}[{j}]") for j in range(out_features)]
 
     def __call__(self, x: Sequence) -> list[Value]:
         if len(x) != self.in_features:
@@ -33,8 +40,8 @@ class Linear:
         return f"Linear({self.in_features} → {self.out_features})"
 
 
-def _leaf(value: type, label: str):
-    v = value(0.0)
+def _leaf(value: type, data: float, label: str):
+    v = value(float(data))  # a plain float: numpy scalars would slow every op and leak into micrograd's Value
     v.label = label  # set afterwards so any Value class with a `label` slot or dict works (micrograd's too)
     return v
 
@@ -53,16 +60,30 @@ class Activation:
 class MLP:
     """`nn.MLP(sizes, activation)` in Values; parameter names match its state dict.
 
+    `MLP([2, 16, 16, 1], "relu")` as `nn.MLP`, or micrograd's own `MLP(2, [16, 16, 1])`
+    (inputs, then each layer's outputs; ReLU between layers, as there). Weights start
+    uniform in [−1, 1] and biases at 0, as in micrograd: `seed` makes that repeatable,
+    and `load_state_dict` replaces it. The output is a list, one Value per output
+    neuron, even when there is one (micrograd unwraps that one: here take `[0]`).
+
     `value` picks the scalar class: ours by default, or any class with the same
     operators (the speed benchmark drives micrograd's through this very code).
     """
 
-    def __init__(self, sizes: Sequence[int], activation: str = "relu", value: type = Value) -> None:
+    def __init__(self, sizes: int | Sequence[int], activation: str | Sequence[int] = "relu", value: type = Value,
+                 *, seed: int | None = None) -> None:
+        if isinstance(sizes, (int, np.integer)):  # micrograd's MLP(nin, nouts)
+            if isinstance(activation, str):
+                raise TypeError(f"MLP({sizes}, ...) is micrograd's MLP(nin, nouts): give the layer sizes as a list, "
+                                f"e.g. MLP({sizes}, [16, 16, 1])")
+            sizes, activation = [sizes, *activation], "relu"
         if activation not in ("relu", "sigmoid", "tanh"):
             raise ValueError(f"unknown activation {activation!r}: choose one of relu, sigmoid, tanh")
+        self.sizes, self.activation = list(sizes), activation
+        rng = np.random.default_rng(seed)  # one generator for all layers, so a seed fixes the whole network
         self.layers: list = []
         for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
-            self.layers.append(Linear(n_in, n_out, name=str(len(self.layers)), value=value))
+            self.layers.append(Linear(n_in, n_out, name=str(len(self.layers)), value=value, rng=rng))
             if i < len(sizes) - 2:
                 self.layers.append(Activation(activation))
 
@@ -70,6 +91,11 @@ class MLP:
         for layer in self.layers:
             x = layer(x)
         return x
+
+    def zero_grad(self) -> None:
+        """Reset every parameter's gradient before the next backward: `.backward()` adds to `.grad`."""
+        for p in self.parameters():
+            p.grad = 0.0
 
     def named_parameters(self) -> dict[str, list]:
         return {f"{i}.{name}": p for i, layer in enumerate(self.layers) for name, p in layer.named_parameters().items()}
@@ -89,6 +115,11 @@ class MLP:
                 raise ValueError(f"state dict entry {name!r} has shape {array.shape}, the model needs {holders.shape}")
             for v, x in zip(holders.ravel(), array.ravel()):
                 v.data = float(x)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Every parameter's value, shaped like the Tensor model's: `nn.MLP(...).load_state_dict` takes it."""
+        return {name: np.vectorize(lambda v: v.data, otypes=[float])(np.array(p, dtype=object))
+                for name, p in self.named_parameters().items()}
 
     def grads(self) -> dict[str, np.ndarray]:
         """Every parameter's gradient, shaped like the Tensor model's parameters."""
