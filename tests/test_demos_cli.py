@@ -1,5 +1,5 @@
 """The seed demos (`demos.run`, `micrograd-mnist demo`) and the backprop walk-through
-(`micrograd-mnist backprop`, `walkthrough.interactive`, `walkthrough.quiz`).
+(`micrograd-mnist backprop`, `walkthrough.interactive`; the quiz is in test_quiz.py).
 
 Nothing here touches the network or a real MNIST: the cache and data folder point at empty
 temporary folders and `data.load` refuses, unless a test hands the CLI tiny synthetic IDX files.
@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 
 from micrograd_mnist import cli, data, demos, walkthrough
-from micrograd_mnist.backprop import Names, steps
+from micrograd_mnist.backprop import steps
 from micrograd_mnist.demos import single_neuron
 
 SVG = "{http://www.w3.org/2000/svg}svg"
 SINGLE_NEURON_STEPS = 4
-SINGLE_NEURON_ADDED = [-0.5, -0.5, 0.5, -0.5, -0.5, -1.0, -0.25]  # every edge of every step, in order
 
 
 @pytest.fixture(autouse=True)
@@ -296,43 +295,6 @@ def test_cli_interactive_on_a_terminal(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert step_numbers(out) == [1, 2, 3]
     assert "[3/4] Enter next · b back · q quit >" in out
-
-
-def quiz(answers: list[str]) -> tuple[tuple[int, int], list[str], list[str]]:
-    root = single_neuron()
-    names = Names(root)
-    intro, frames = walkthrough.frames(root)
-    queue, prompts, shown = iter(answers), [], []
-
-    def read(prompt: str) -> str:
-        prompts.append(prompt)
-        answer = next(queue, None)
-        if answer is None:
-            raise EOFError
-        return answer
-
-    score = walkthrough.quiz(intro, frames, names[root], names, read=read, write=shown.append)
-    return score, prompts, shown
-
-
-# ∂node/∂parent for every edge of every step, by hand: 2e at e = -0.25; 1 and -1 for ŷ - y; 1 and 1 for
-# w·x + b; x = 2 and w = 0.5 for w * x. What each edge adds is that times dL/dnode (SINGLE_NEURON_ADDED).
-SINGLE_NEURON_LOCAL = [-0.5, 1.0, -1.0, 1.0, 1.0, 2.0, 0.5]
-SINGLE_NEURON_ANSWERS = [f"{x:g}" for pair in zip(SINGLE_NEURON_LOCAL, SINGLE_NEURON_ADDED) for x in pair]
-
-
-def test_quiz_on_the_single_neuron_scores_full_marks():
-    score, prompts, shown = quiz(SINGLE_NEURON_ANSWERS)
-    assert score == (7, 7)  # no node is reached twice, so no running-total questions
-    assert prompts[-2:] == ["  ∂(w·x)/∂x = ? ", "  dL/dx += dL/d(w·x) · ∂(w·x)/∂x = ? "]
-    assert sum("✓ right" in line for line in shown) == 14
-    assert shown[-1] == "\nscore: 7/7 chain-rule steps right first time"
-
-
-def test_cli_quiz_reads_stdin(capsys, monkeypatch):
-    monkeypatch.setattr("sys.stdin", io.StringIO("".join(f"{a}\n" for a in SINGLE_NEURON_ANSWERS)))
-    assert cli.main(["backprop", "single-neuron", "--quiz"]) == 0
-    assert "score: 7/7" in capsys.readouterr().out
 
 
 # --- errors ---------------------------------------------------------------------------------------

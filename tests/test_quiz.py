@@ -15,6 +15,7 @@ So four chain-rule steps (edges) and ten questions: 2 per edge, plus 2 running t
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import select
@@ -64,6 +65,28 @@ def run_quiz(root, answers: list[str]) -> tuple[tuple[int, int], list[str], list
 
 
 # --- the questions and the score ------------------------------------------------------------------------
+
+
+# ∂node/∂parent for every edge of every step, by hand: 2e at e = -0.25; 1 and -1 for ŷ - y; 1 and 1 for
+# w·x + b; x = 2 and w = 0.5 for w * x. What each edge adds is that times dL/dnode (the SINGLE_NEURON_ADDED below).
+SINGLE_NEURON_LOCAL = [-0.5, 1.0, -1.0, 1.0, 1.0, 2.0, 0.5]
+SINGLE_NEURON_ADDED = [-0.5, -0.5, 0.5, -0.5, -0.5, -1.0, -0.25]  # times dL/dnode: -0.5 everywhere below L
+SINGLE_NEURON_ANSWERS = [f"{x:g}" for pair in zip(SINGLE_NEURON_LOCAL, SINGLE_NEURON_ADDED) for x in pair]
+
+
+def test_quiz_on_the_single_neuron_scores_full_marks():
+    score, prompts, shown = run_quiz(single_neuron(), SINGLE_NEURON_ANSWERS)
+    assert score == (7, 7)  # no node is reached twice, so no running-total questions
+    assert prompts[-2:] == ["  ∂(w·x)/∂x = ? ", "  dL/dx += dL/d(w·x) · ∂(w·x)/∂x = ? "]
+    assert sum("✓ right" in line for line in shown) == 14
+    assert shown[-1] == "\nscore: 7/7 chain-rule steps right first time"
+
+
+def test_cli_quiz_reads_stdin(capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("".join(f"{a}\n" for a in SINGLE_NEURON_ANSWERS)))
+    assert cli.main(["backprop", "single-neuron", "--quiz"]) == 0
+    assert "score: 7/7" in capsys.readouterr().out
+
 
 
 def test_right_answers_score_full_marks():
