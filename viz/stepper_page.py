@@ -23,8 +23,8 @@ from .graph import FLOW, ROLES, draw, pipe, render
 
 
 def write_frames(root, frames: list, folder: str | Path, format: str = "svg") -> list[Path]:
-    """One picture per step, coloured as the page colours it; `frames` from `walkthrough.frames(root)`
-    (the gradients drawn are the final ones only on the last picture: each is drawn as its step left them)."""
+    """One picture per step, coloured as the page colours it, each with the gradients as its step left them;
+    `frames` from `walkthrough.frames(root)`."""
     names = Names(root)
     all_steps = [f.step for f in frames]
     grads = _grad_history(root, all_steps)
