@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from .graph import toposort
 from .ops import SCALAR, Op
 from .value import Value
@@ -91,8 +93,11 @@ class Names:
                 self.names[id(node)] = "L"
             elif node.label:
                 self.names[id(node)] = node.label
+            elif node.op is None and np.size(node.data) == 1:
+                self.names[id(node)] = f"{float(np.asarray(node.data).item()):g}"  # a constant: its value
             elif node.op is None:
-                self.names[id(node)] = f"{node.data:g}"
+                count += 1
+                self.names[id(node)] = f"C{count}"  # a constant array
             else:
                 count += 1
                 self.names[id(node)] = f"t{count}"
@@ -117,7 +122,8 @@ def rule_symbols(step: Step, edge: Edge, names: Names) -> dict[str, tuple[str, f
     symbols = {name: (names[p], p.data) for name, p in zip(step.op.inputs, step.node.parents)}
     symbols["out"] = (names[step.node], step.node.data)
     constants = list(inspect.signature(step.op.forward).parameters)[1 + len(step.op.inputs):]
-    symbols.update((c, (f"{v:g}", v)) for c, v in zip(constants, step.node.params))
+    symbols.update((c, (f"{v:g}", v)) for c, v in zip(constants, step.node.params)
+                   if isinstance(v, (int, float)) and not isinstance(v, bool))  # an exponent, not an axis
     return {s: symbols[s] for s in re.findall(_SYMBOL, edge.rule) if s in symbols}
 
 
@@ -217,7 +223,9 @@ def step_text(step: Step, names: Names, loss: str, leaves: list[Value]) -> str:
 def describe(step: Step, names: Names) -> str:
     """The node and how it was made: `t2 = t1 + b = 1.2500`"""
     node, parents = step.node, [names[p] for p in step.node.parents]
-    if len(parents) == 2:
+    if step.op.name == "linear":
+        formula = f"{parents[0]} @ {parents[1]} + {parents[2]}"
+    elif len(parents) == 2:
         formula = f"{parents[0]} {step.op.symbol} {parents[1]}"
     elif step.op.name == "pow":
         formula = f"{parents[0]} ** {node.params[0]:g}"
@@ -225,7 +233,9 @@ def describe(step: Step, names: Names) -> str:
         formula = f"-{parents[0]}"
     else:
         formula = f"{step.op.symbol}({parents[0]})"
-    return f"{names[node]} = {formula} = {fmt(node.data, 4)}"
+    if np.size(node.data) != 1:  # an array: its shape, the numbers come in a matrix of their own
+        return f"{names[node]} = {formula}   {tuple(np.shape(node.data))}"
+    return f"{names[node]} = {formula} = {fmt(float(np.asarray(node.data).item()), 4)}"
 
 
 def bracket(name: str) -> str:

@@ -29,7 +29,7 @@ def positive(kind, zero_ok: bool = False):
 
 def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS
-    from .demos import DEMOS, GRAPHS
+    from .demos import DEMOS, GRAPHS, TENSOR_GRAPHS
     from .training import PRESETS
 
     parser = argparse.ArgumentParser(prog="micrograd-mnist", description=__doc__)
@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     backprop = commands.add_parser("backprop", help="step through backprop one chain-rule step at a time",
                                    description="Enter = next step, b = back, q = quit.")
-    backprop.add_argument("demo", nargs="?", choices=list(GRAPHS), help="a built-in graph (or use --expr)")
+    backprop.add_argument("demo", nargs="?", choices=[*GRAPHS, *TENSOR_GRAPHS],
+                          help="a built-in graph (or use --expr); seed-layer steps through whole matrices")
     backprop.add_argument("--expr", help='an expression, e.g. "(w*x + b - y)**2" or "b = a + a; c = b + b"')
     backprop.add_argument("--set", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
                           help="values for --expr's names")
@@ -70,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     backprop.add_argument("--frames", type=Path, metavar="DIR", help="write one picture per step")
     backprop.add_argument("--html", type=Path, metavar="FILE", help="write one self-contained page of all steps")
     backprop.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg", help="for --frames")
+    backprop.add_argument("--mirror", metavar="NAME[i,j]", help="for seed-layer: show one gradient entry (e.g. "
+                          "W[2,1]) as the sum of the scalar engine's chain-rule terms")
 
     demo = commands.add_parser("demo", help="the seed texts' demos, printed and drawn")
     demo.add_argument("name", choices=list(DEMOS))
@@ -167,11 +170,15 @@ def cmd_predict(args) -> int:
 def cmd_backprop(args) -> int:
     from . import walkthrough
     from .backprop import Names
-    from .demos import GRAPHS
+    from .demos import GRAPHS, TENSOR_GRAPHS
     from .expr import ExprError, graph
 
     if (args.demo is None) == (args.expr is None):
         raise UserError("give exactly one of a DEMO (" + ", ".join(GRAPHS) + ") or --expr \"...\"")
+    if args.demo in TENSOR_GRAPHS:
+        return _backprop_tensors(args)
+    if args.mirror:
+        raise UserError("--mirror is for the Tensor walk-throughs (seed-layer): a Value graph is scalar already")
     if args.expr is not None:
         values = {}
         for item in args.set:
@@ -216,6 +223,43 @@ def cmd_backprop(args) -> int:
                 print("\n" + frame.text)
     else:
         walkthrough.interactive(intro, frames)
+    return 0
+
+
+def _backprop_tensors(args) -> int:
+    """`backprop seed-layer`: the Tensor engine's steps, whole matrices at a time, and the scalar mirror."""
+    from . import tensor_steps, walkthrough
+    from .demos import TENSOR_GRAPHS
+
+    if args.quiz or args.html or args.frames or args.expr:
+        raise UserError(f"{args.demo} steps through matrices: --all, step by step, or --mirror NAME[i,j] "
+                        "(the quiz, --html and --frames walk Value graphs)")
+    demo = TENSOR_GRAPHS[args.demo]()
+    entry = None
+    if args.mirror:
+        try:
+            name, index = tensor_steps.parse_entry(args.mirror)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        tensor = demo.tensors.get(name)
+        if tensor is None or not tensor.requires_grad:
+            have = ", ".join(f"{n} {t.shape}" for n, t in demo.tensors.items() if t.requires_grad)
+            raise UserError(f"--mirror {args.mirror}: {args.demo} has no gradient named {name!r}; choose one of {have}")
+        if len(index) != tensor.ndim or any(not 0 <= i < n for i, n in zip(index, tensor.shape)):
+            raise UserError(f"--mirror {args.mirror}: {name} has shape {tensor.shape}; "
+                            f"indices run from 0 to {', '.join(str(n - 1) for n in tensor.shape)}")
+        entry = (name, index)
+    intro, frames = tensor_steps.frames(demo.loss)
+    if args.all or not sys.stdin.isatty() or entry:
+        print(intro)
+        for frame in frames:
+            print("\n" + frame.text)
+    else:
+        walkthrough.interactive(intro, frames)
+    if entry:
+        name, index = entry
+        m = tensor_steps.mirror(demo.tensors[name].grad, name, index, demo.scalar_loss())
+        print("\n" + tensor_steps.mirror_text(m))
     return 0
 
 

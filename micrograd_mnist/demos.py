@@ -5,6 +5,7 @@ and backprop through layers. Each prints what it shows and, given a folder, draw
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,57 @@ def layer_backprop() -> Value:
     loss.label = "L"
     return loss
 
+
+@dataclass
+class TensorDemo:
+    """A Tensor graph to step through, and the same network and loss built from Values for the mirror."""
+
+    loss: Tensor
+    tensors: dict[str, Tensor]  # by the names the steps print: the ones a learner may --mirror
+    scalar_loss: Callable[[], Value]
+
+
+SEED_TARGETS = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]  # each sample's class, one-hot
+
+
+def seed_layer() -> TensorDemo:
+    """The seed texts' layer (4 inputs, 3 neurons) on their 3-sample batch, L = mean((Y − T)²)."""
+    layer = nn.Linear(4, 3, dtype=np.float64)
+    layer.load_state_dict({"weight": np.array(SEED_WEIGHTS).T, "bias": np.array(SEED_BIASES)})
+    X, T = Tensor(np.array(SEED_INPUTS), label="X"), Tensor(np.array(SEED_TARGETS), label="T")
+    Y = layer(X)
+    Y.label = "Y"
+    E = Y - T
+    E.label = "E"
+    loss = (E ** 2).mean()
+    loss.label = "L"
+
+    def scalar_loss() -> Value:  # the same layer from Values (nn.scalar), the same numbers, the same loss
+        mirror = scalar.Linear(4, 3)
+        for i, row in enumerate(layer.weight.data):
+            for j, w in enumerate(row):
+                mirror.weight[i][j].data = float(w)
+        for j, b in enumerate(layer.bias.data):
+            mirror.bias[j].data = float(b)
+        squares = []
+        for r, (xs, ts) in enumerate(zip(SEED_INPUTS, SEED_TARGETS)):
+            ys = mirror([Value(x, f"X[{r},{i}]") for i, x in enumerate(xs)])
+            for j, (y, t) in enumerate(zip(ys, ts)):
+                y.label = f"Y[{r},{j}]"
+                for node in toposort(y):  # name each product by its factors: X[0,2]·W[2,1]
+                    if node.op is not None and node.op.name == "mul":
+                        node.label = "·".join(p.label for p in node.parents)
+                e = y - t
+                e.label = f"E[{r},{j}]"
+                squares.append(e ** 2)
+        total = sum(squares[1:], squares[0]) / len(squares)
+        total.label = "L"
+        return total
+
+    return TensorDemo(loss, {"X": X, "W": layer.weight, "b": layer.bias, "Y": Y, "E": E}, scalar_loss)
+
+
+TENSOR_GRAPHS: dict[str, Callable[[], TensorDemo]] = {"seed-layer": seed_layer}
 
 GRAPHS: dict[str, Callable[[], Value]] = {
     "single-neuron": single_neuron, "two-layer-collapse": two_layer_collapse, "layer-backprop": layer_backprop,
