@@ -71,8 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     backprop.add_argument("--frames", type=Path, metavar="DIR", help="write one picture per step")
     backprop.add_argument("--html", type=Path, metavar="FILE", help="write one self-contained page of all steps")
     backprop.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg", help="for --frames")
-    backprop.add_argument("--mirror", metavar="NAME[i,j]", help="for seed-layer: show one gradient entry (e.g. "
-                          "W[2,1]) as the sum of the scalar engine's chain-rule terms")
+    backprop.add_argument("--mirror", metavar="NAME[i,j]", help="for seed-layer and 3b1b-digit: show one gradient "
+                          "entry (e.g. W[2,1]) as the sum of the scalar engine's chain-rule terms")
+    backprop.add_argument("--checkpoint", type=Path, metavar="CKPT",
+                          help="for 3b1b-digit: a 784-16-16-10 sigmoid network (train --preset 3b1b); "
+                               "without it, a short built-in run")
+    backprop.add_argument("--digit", type=positive(int, zero_ok=True), metavar="I",
+                          help="for 3b1b-digit: which MNIST test image (default 0)")
+    backprop.add_argument("--data-dir", type=Path, help="for 3b1b-digit: MNIST files")
 
     demo = commands.add_parser("demo", help="the seed texts' demos, printed and drawn")
     demo.add_argument("name", choices=list(DEMOS))
@@ -234,7 +240,12 @@ def _backprop_tensors(args) -> int:
     if args.quiz or args.html or args.frames or args.expr:
         raise UserError(f"{args.demo} steps through matrices: --all, step by step, or --mirror NAME[i,j] "
                         "(the quiz, --html and --frames walk Value graphs)")
-    demo = TENSOR_GRAPHS[args.demo]()
+    if args.demo == "3b1b-digit":
+        demo = _three_b1b_demo(args)
+    elif args.checkpoint or args.digit is not None:
+        raise UserError("--checkpoint and --digit choose the network and digit of 3b1b-digit")
+    else:
+        demo = TENSOR_GRAPHS[args.demo]()
     entry = None
     if args.mirror:
         try:
@@ -261,6 +272,30 @@ def _backprop_tensors(args) -> int:
         m = tensor_steps.mirror(demo.tensors[name].grad, name, index, demo.scalar_loss())
         print("\n" + tensor_steps.mirror_text(m))
     return 0
+
+
+def _three_b1b_demo(args):
+    from . import data
+    from .demos import quick_3b1b, three_b1b_digit
+
+    mnist = data.load("mnist", args.data_dir)
+    index = 0 if args.digit is None else args.digit
+    if index >= len(mnist.test_labels):
+        raise UserError(f"--digit {index}: there are {len(mnist.test_labels):,} test images (0 to "
+                        f"{len(mnist.test_labels) - 1})")
+    if args.checkpoint is not None:
+        from .checkpoint import load
+
+        model = load(args.checkpoint)[0]
+    else:
+        print("(no --checkpoint: first a short built-in run of the 3b1b preset, 2 epochs)", file=sys.stderr)
+        model = quick_3b1b(mnist.train_images, mnist.train_labels, log=lambda line: print(line, file=sys.stderr))
+    try:
+        demo = three_b1b_digit(model, mnist.test_images[index], int(mnist.test_labels[index]))
+    except ValueError as e:
+        raise UserError(f"{args.checkpoint}: {e}") from None
+    print(f"(MNIST test image {index}, a {mnist.test_labels[index]})")
+    return demo
 
 
 def cmd_demo(args) -> int:

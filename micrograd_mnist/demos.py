@@ -125,7 +125,67 @@ def seed_layer() -> TensorDemo:
     return TensorDemo(loss, {"X": X, "W": layer.weight, "b": layer.bias, "Y": Y, "E": E}, scalar_loss)
 
 
-TENSOR_GRAPHS: dict[str, Callable[[], TensorDemo]] = {"seed-layer": seed_layer}
+def three_b1b_digit(model: nn.MLP, image: np.ndarray, label: int) -> TensorDemo:
+    """3Blue1Brown's 784-16-16-10 sigmoid network on one digit: "what this digit wants" every weight to do.
+
+    The network is copied to float64, so the scalar mirror (the same weights in Values) agrees to the last
+    digits; layers are named as 3Blue1Brown names them: Z = A·W + b, A = σ(Z).
+    """
+    if model.sizes != [784, 16, 16, 10] or model.activation != "sigmoid":
+        raise ValueError(f"3b1b-digit needs the 784-16-16-10 sigmoid network (train --preset 3b1b), got a "
+                         f"{'-'.join(map(str, model.sizes))} {model.activation} network")
+    net = nn.MLP(model.sizes, model.activation, dtype=np.float64)
+    net.load_state_dict(model.state_dict())
+    tensors: dict[str, Tensor] = {}
+    h = Tensor(np.asarray(image, dtype=np.float64)[None], label="X")
+    k = 0
+    for layer in net:
+        if isinstance(layer, nn.Linear):
+            k += 1
+            layer.weight.label, layer.bias.label = f"W{k}", f"b{k}"
+            tensors[f"W{k}"], tensors[f"b{k}"] = layer.weight, layer.bias
+        h = layer(h)
+        h.label = f"{'Z' if isinstance(layer, nn.Linear) else 'A'}{k}"
+    loss = F.cross_entropy(h, np.array([label]))
+    loss.label = "L"
+
+    def scalar_loss() -> Value:  # the same weights as Values (nn.scalar), the same digit, the same loss
+        mirror = scalar.MLP(net.sizes, net.activation)
+        mirror.load_state_dict(net.state_dict())
+        for k, layer in enumerate([m for m in mirror.layers if isinstance(m, scalar.Linear)], start=1):
+            for i, row in enumerate(layer.weight):
+                for j, w in enumerate(row):
+                    w.label = f"W{k}[{i},{j}]"
+            for j, b in enumerate(layer.bias):
+                b.label = f"b{k}[{j}]"
+        pixels = [Value(float(p), f"X[0,{i}]") for i, p in enumerate(np.ravel(image))]
+        out = scalar.cross_entropy(mirror(pixels), int(label))
+        out.label = "L"
+        return out
+
+    return TensorDemo(loss, tensors, scalar_loss)
+
+
+def quick_3b1b(images: np.ndarray, labels: np.ndarray, epochs: int = 2, seed: int = 0,
+               log: Callable[[str], None] = print) -> nn.MLP:
+    """A short built-in run of the 3b1b preset (its rate and batch), for when no checkpoint is given."""
+    from . import optim  # the demos need an optimizer only here
+
+    rng = np.random.default_rng(seed)
+    model = nn.MLP([784, 16, 16, 10], "sigmoid", rng=rng)
+    opt = optim.SGD(model.parameters(), lr=0.3, momentum=0.9)
+    for epoch in range(epochs):
+        order = rng.permutation(len(images))
+        for start in range(0, len(order), 64):
+            batch = order[start:start + 64]
+            opt.zero_grad()
+            F.cross_entropy(model(images[batch]), labels[batch]).backward()
+            opt.step()
+        log(f"  built-in run: epoch {epoch + 1} of {epochs} done")
+    return model
+
+
+TENSOR_GRAPHS: dict[str, Callable[..., TensorDemo]] = {"seed-layer": seed_layer, "3b1b-digit": three_b1b_digit}
 
 GRAPHS: dict[str, Callable[[], Value]] = {
     "single-neuron": single_neuron, "two-layer-collapse": two_layer_collapse, "layer-backprop": layer_backprop,

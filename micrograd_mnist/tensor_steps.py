@@ -11,6 +11,7 @@ scalar chain-rule terms, read from the `Value` engine's own steps on the same we
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,10 +91,11 @@ def shapes_text(step: Step, edge: TensorEdge, names: Names) -> str:
     """The factors' shapes and the result's: `(4, 3) · (3, 3) → (4, 3)`, and any sum back over broadcast axes."""
     known = {name: np.shape(p.data) for name, p in zip(step.op.inputs, step.node.parents)}
     known.update(out=np.shape(step.node.data), g=np.shape(step.upstream))
-    factors = [known[s][::-1] if t else known[s] for s, t in _SYMBOL.findall(edge.rule) if s in known]
-    text = " · ".join(_shape(f) for f in factors)
-    if not re.search(r"\bg\b", edge.rule):  # elementwise: dL/dout ⊙ the rule, entry by entry
-        text = _shape(known["g"]) + (f" ⊙ {text}" if text else "")
+    if re.search(r"\bg\b", edge.rule):  # a product of arrays: each factor's shape (a ᵀ turns it round)
+        factors = [known[s][::-1] if t else known[s] for s, t in _SYMBOL.findall(edge.rule) if s in known]
+        text = " · ".join(_shape(f) for f in factors)
+    else:  # elementwise: dL/dout times the rule, entry by entry, each entry the rule at that entry
+        text = f"{_shape(known['g'])} ⊙ {_shape(known['out'])}"
     text += f" → {_shape(edge.vjp_shape)}"
     if edge.summed:
         text += f", {summed_text(edge)} → {_shape(edge.added.shape)}"
@@ -103,7 +105,8 @@ def shapes_text(step: Step, edge: TensorEdge, names: Names) -> str:
 def summed_text(edge: TensorEdge) -> str:
     """`summed over axis 0 (the batch: 3 rows → 1)`: the adjoint of broadcasting, in words."""
     axes = ", ".join(map(str, edge.summed))
-    batch = f" (the batch: {edge.vjp_shape[0]} rows → 1)" if edge.summed == (0,) and len(edge.vjp_shape) == 2 else ""
+    rows = edge.vjp_shape[0] if len(edge.vjp_shape) == 2 else 0
+    batch = f" (the batch: {rows} row{'s' * (rows != 1)} → 1)" if edge.summed == (0,) and rows else ""
     return f"summed over axis {axes}{batch}"
 
 
@@ -114,13 +117,22 @@ def _shape(shape: tuple) -> str:
 def matrix(a: np.ndarray, precision: int = 3, indent: str = "      ", limit: int = 60) -> str:
     """Small arrays as aligned rows of numbers (never "-0.000"); big ones summarised."""
     a = np.asarray(a, dtype=np.float64)
+    biggest = float(np.abs(a).max()) if a.size else 0.0
+    if 0 < biggest < 0.1:  # small gradients keep two significant digits rather than reading as 0.000
+        precision = min(8, max(precision, 1 - math.floor(math.log10(biggest))))
     if a.size > limit or a.ndim > 2:
-        first = ", ".join(fmt(x, precision) for x in a.ravel()[:4])
-        return (f"{indent}{_shape(a.shape)}: mean {fmt(a.mean(), 4)}, min {fmt(a.min(), 4)}, "
-                f"max {fmt(a.max(), 4)}; first entries {first}, …")
+        first = ", ".join(_g(x) for x in a.ravel()[:4])
+        return (f"{indent}{_shape(a.shape)}: mean {_g(a.mean())}, min {_g(a.min())}, max {_g(a.max())}, "
+                f"{np.count_nonzero(a):,} of {a.size:,} not 0; first entries {first}, …")
     rows = [[fmt(x, precision) for x in row] for row in np.atleast_2d(a)]
     width = max(len(x) for row in rows for x in row)
     return "\n".join(indent + "[ " + "  ".join(x.rjust(width) for x in row) + " ]" for row in rows)
+
+
+def _g(x: float) -> str:
+    """Three significant digits, whatever the scale (a summary of numbers from 1e-6 to 10)."""
+    text = f"{x:.3g}"
+    return "0" if float(text) == 0 else text
 
 
 def step_text(step: Step, names: Names, loss: str) -> str:
@@ -180,13 +192,20 @@ def mirror(tensor_grad: np.ndarray, name: str, index: tuple[int, ...], scalar_lo
 
 
 def mirror_text(m: Mirror, loss: str = "L") -> str:
-    lines = [f"the scalar mirror of d{loss}/d{m.name} = {fmt(m.cell, 4)} (one cell of the tensor step), "
+    biggest = max([abs(m.cell)] + [abs(e.added) for _, e in m.terms])
+    places = 4 if biggest == 0 or biggest >= 0.01 else min(10, 3 - math.floor(math.log10(biggest)))
+
+    def f(x: float) -> str:
+        return fmt(x, places)
+
+    lines = [f"the scalar mirror of d{loss}/d{m.name} = {f(m.cell)} (one cell of the tensor step), "
              f"from the Value engine's own steps on the same weights:"]
     for s, e in m.terms:
-        lines.append(f"  step {s.index}:  {backprop.contribution(s, e, m.names, loss, 4)}")
-    total = " + ".join(fmt(e.added, 4) for _, e in m.terms) if len(m.terms) > 1 else ""
-    lines.append(f"  sum of the {len(m.terms)} scalar terms = {total + ' = ' if total else ''}{fmt(m.total, 4)}"
-                 f"   (the tensor cell: {fmt(m.cell, 4)}; difference {abs(m.total - m.cell):.1e})")
+        lines.append(f"  step {s.index}:  {backprop.contribution(s, e, m.names, loss, places)}")
+    total = " + ".join(f(e.added) for _, e in m.terms) if len(m.terms) > 1 else ""
+    lines.append(f"  sum of the {len(m.terms)} scalar term{'s' * (len(m.terms) != 1)} = "
+                 f"{total + ' = ' if total else ''}{f(m.total)}"
+                 f"   (the tensor cell: {f(m.cell)}; difference {abs(m.total - m.cell):.1e})")
     return "\n".join(lines)
 
 

@@ -125,7 +125,9 @@ def test_the_mirror_matches_random_entries_of_every_layer(seed, activation):
 def test_small_and_big_arrays():
     assert matrix(np.array([[-0.0001, 2.0]])) == "      [ 0.000  2.000 ]"  # never -0.000, columns aligned
     big = matrix(np.arange(784.0).reshape(28, 28))
-    assert big.strip().startswith("(28, 28): mean 391.5000, min 0.0000, max 783.0000")
+    assert big.strip().startswith("(28, 28): mean 392, min 0, max 783, 783 of 784 not 0; first entries 0, 1, 2, 3")
+    tiny = matrix(np.array([[0.00012, -0.0004]]))  # small gradients keep two significant digits
+    assert tiny == "      [  0.00012  -0.00040 ]"
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -165,3 +167,45 @@ def test_cli_mirror_prints_terms_and_their_sum(capsys):
     assert f"the scalar mirror of dL/dW[2,1] = {cell:.4f}" in out
     assert out.count("∂(X[") == 3  # one chain-rule term per row of the batch
     assert "sum of the 3 scalar terms = " in out and f"(the tensor cell: {cell:.4f}; difference" in out
+
+
+# --- 3Blue1Brown's network on one digit -----------------------------------------------------------------
+
+
+def test_3b1b_digit_from_a_short_built_in_run(capsys, data_dir):
+    argv = ["backprop", "3b1b-digit", "--data-dir", str(data_dir), "--digit", "3", "--mirror", "W1[400,5]"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "MNIST test image 3" in out
+    assert [line.split(":")[0] for line in out.splitlines() if line.startswith("step ")] == [
+        f"step {k}" for k in range(1, 7)]  # CE, then three linear layers and two sigmoids
+    assert "dL/dW1 += Xᵀ · dL/dZ1      shapes: (784, 1) · (1, 16) → (784, 16)" in out
+    assert "dL/dZ1 += dL/dA1 ⊙ (A1·(1 − A1))" in out  # the sigmoid's rule, entry by entry
+    assert "sum of the 1 scalar term = " in out  # one digit, and a first-layer weight feeds one neuron
+
+
+def test_3b1b_digit_mirror_matches_every_layer(mnist):
+    from micrograd_mnist.demos import quick_3b1b, three_b1b_digit
+
+    model = quick_3b1b(mnist.train_images[:300], mnist.train_labels[:300], epochs=1, log=lambda line: None)
+    demo = three_b1b_digit(model, mnist.test_images[0], int(mnist.test_labels[0]))
+    list(steps(demo.loss))
+    rng = np.random.default_rng(1)
+    scalar_loss = demo.scalar_loss()
+    for name, tensor in demo.tensors.items():
+        index = tuple(int(rng.integers(n)) for n in tensor.shape)
+        m = mirror(tensor.grad, name, index, scalar_loss)
+        assert m.total == pytest.approx(m.cell, rel=1e-9, abs=1e-15), (name, index)
+
+
+def test_3b1b_digit_refuses_other_networks_and_digits(capsys, data_dir, tmp_path):
+    from micrograd_mnist import checkpoint
+
+    other = tmp_path / "other.npz"
+    checkpoint.save(other, nn.MLP([784, 8, 10], "relu"), {})
+    assert cli.main(["backprop", "3b1b-digit", "--data-dir", str(data_dir), "--checkpoint", str(other)]) == 2
+    assert "needs the 784-16-16-10 sigmoid network" in capsys.readouterr().err
+    assert cli.main(["backprop", "3b1b-digit", "--data-dir", str(data_dir), "--digit", "99999"]) == 2
+    assert "--digit 99999: there are 500 test images" in capsys.readouterr().err
+    assert cli.main(["backprop", "seed-layer", "--digit", "3"]) == 2
+    assert "--checkpoint and --digit choose the network and digit of 3b1b-digit" in capsys.readouterr().err
