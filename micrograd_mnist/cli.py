@@ -237,9 +237,9 @@ def _backprop_tensors(args) -> int:
     from . import tensor_steps, walkthrough
     from .demos import TENSOR_GRAPHS
 
-    if args.quiz or args.html or args.frames or args.expr:
-        raise UserError(f"{args.demo} steps through matrices: --all, step by step, or --mirror NAME[i,j] "
-                        "(the quiz, --html and --frames walk Value graphs)")
+    if args.quiz or args.frames or args.expr:
+        raise UserError(f"{args.demo} steps through matrices: --all, step by step, --html FILE or --mirror NAME[i,j] "
+                        "(the quiz and --frames walk Value graphs)")
     if args.demo == "3b1b-digit":
         demo = _three_b1b_demo(args)
     elif args.checkpoint or args.digit is not None:
@@ -261,6 +261,16 @@ def _backprop_tensors(args) -> int:
                             f"indices run from 0 to {', '.join(str(n - 1) for n in tensor.shape)}")
         entry = (name, index)
     intro, frames = tensor_steps.frames(demo.loss)
+    if args.html:
+        from viz import stepper_page
+
+        grads = {name: t.grad for name, t in demo.tensors.items() if t.grad is not None}
+        mirrors = {key: tensor_steps.mirror_text(m) for key, m in
+                   tensor_steps.mirror_all(grads, demo.scalar_loss()).items()}
+        stepper_page.write(args.html, f"backprop: {args.demo}", demo.loss, intro, frames, mirrors)
+        print(f"wrote {args.html}: open it in a browser; ← → step through, click any entry for its scalar mirror")
+        if not (args.all or entry):
+            return 0
     if args.all or not sys.stdin.isatty() or entry:
         print(intro)
         for frame in frames:

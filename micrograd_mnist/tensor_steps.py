@@ -191,6 +191,19 @@ def mirror(tensor_grad: np.ndarray, name: str, index: tuple[int, ...], scalar_lo
     return Mirror(label, float(tensor_grad[index]), terms, names)
 
 
+def mirror_all(grads: dict[str, np.ndarray], scalar_loss: Value) -> dict[str, Mirror]:
+    """`mirror` for every entry of every named gradient at once, from one walk of the scalar graph."""
+    wanted = {f"{name}[{','.join(map(str, i))}]": (name, i) for name, g in grads.items() for i in np.ndindex(g.shape)}
+    names = Names(scalar_loss)
+    terms: dict[str, list] = {label: [] for label in wanted}
+    for s in backprop.steps(scalar_loss):
+        for e in s.edges:
+            if e.parent.label in terms:
+                terms[e.parent.label].append((s, e))
+    return {label: Mirror(label, float(grads[name][index]), terms[label], names)
+            for label, (name, index) in wanted.items()}
+
+
 def mirror_text(m: Mirror, loss: str = "L") -> str:
     biggest = max([abs(m.cell)] + [abs(e.added) for _, e in m.terms])
     places = 4 if biggest == 0 or biggest >= 0.01 else min(10, 3 - math.floor(math.log10(biggest)))

@@ -308,3 +308,62 @@ def test_frames_colour_each_step(tmp_path):
     assert "{ w | data 0.5000 | grad -1.0000 }" in last
     assert "adds -1.00" in last and "adds -0.50" in first  # the edges carrying gradient, labelled
     assert "#ffb300" in first and "#9ccc65" in first  # processing and receiving
+
+
+# --- the Tensor walk-through: whole matrices, and the scalar mirror under any entry -----------------------
+
+
+@pytest.fixture(scope="module")
+def tensor_pages(tmp_path_factory, data_dir) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("tensor-html")
+    made = {"seed": folder / "seed.html", "digit": folder / "digit.html"}
+    assert cli.main(["backprop", "seed-layer", "--html", str(made["seed"])]) == 0
+    assert cli.main(["backprop", "3b1b-digit", "--data-dir", str(data_dir), "--html", str(made["digit"])]) == 0
+    return made
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_tensor_page_shows_matrices_and_mirrors_a_clicked_cell(browser, tensor_pages, viewport):
+    from micrograd_mnist.demos import seed_layer
+    from micrograd_mnist.tensor_steps import mirror, steps
+
+    demo = seed_layer()
+    list(steps(demo.loss))
+    learner = Learner(browser, tensor_pages["seed"], viewport)
+    page = learner.page
+    learner.key("End")
+    assert learner.counter() == "Step 4 of 4"
+    assert "dL/dW += Xᵀ · dL/dY" in page.locator("#text").text_content()
+    cells = page.locator('td[data-m^="W["]')
+    assert cells.count() == 12  # every entry of dL/dW, coloured and clickable
+    cell = page.locator('td[data-m="W[2,1]"]')
+    cell.scroll_into_view_if_needed()
+    cell.click()
+    body = page.locator("#detail-body").text_content()
+    m = mirror(demo.tensors["W"].grad, "W", (2, 1), demo.scalar_loss())
+    assert f"dL/dW[2,1] = {m.cell:.4f}" in body
+    assert body.count("∂(X[") == 3 and f"= {m.total:.4f}" in body  # three rows' terms and their sum
+    learner.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_first_layer_gradient_is_sixteen_digit_pictures(browser, tensor_pages, viewport):
+    learner = Learner(browser, tensor_pages["digit"], viewport)
+    page = learner.page
+    learner.key("End")
+    assert learner.counter() == "Step 6 of 6"
+    tiles = page.locator('img[data-tile="W1"]')
+    assert tiles.count() == 16
+    sizes = page.evaluate("[...document.querySelectorAll('img[data-tile]')]"
+                          ".map(i => [i.naturalWidth, i.naturalHeight])")
+    assert sizes == [[28, 28]] * 16
+    tile = page.locator('img[data-tile="W1"][data-j="5"]')
+    tile.scroll_into_view_if_needed()
+    box = tile.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 20.5 / 28, box["y"] + box["height"] * 10.5 / 28)  # row 10, col 20
+    assert page.locator("#detail-title").text_content() == "the scalar mirror of W1[300,5]"
+    body = page.locator("#detail-body").text_content()
+    cell = re.search(r"dL/dW1\[300,5\] = (\S+) ", body)[1]
+    total = re.search(r"sum of the 1 scalar term = (\S+)", body)[1]
+    assert float(cell) == pytest.approx(float(total), abs=1e-12)
+    learner.close()

@@ -9,12 +9,18 @@ style or font is fetched from anywhere.
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 import json
 import re
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
+from micrograd_mnist import tensor_steps
 from micrograd_mnist.backprop import Names, bracket, contribution, describe, fmt, roles, taught
 from micrograd_mnist.files import atomic_write
 from micrograd_mnist.graph import toposort
@@ -38,23 +44,29 @@ def write_frames(root, frames: list, folder: str | Path, format: str = "svg") ->
     return paths
 
 
-def write(path: str | Path, title: str, root, intro: str, frames: list) -> Path:
-    """The page: `intro` is the forward pass as text, `frames` from `walkthrough.frames(root)`."""
+def write(path: str | Path, title: str, root, intro: str, frames: list,
+          mirrors: dict[str, str] | None = None) -> Path:
+    """The page: `intro` is the forward pass as text, `frames` from `walkthrough.frames(root)` or, for a
+    Tensor graph, `tensor_steps.frames(root)`; then each step also shows its arrays as pictures, and
+    `mirrors` (an entry's name, `W[2,1]`, to its scalar mirror's text) answers a click on any cell."""
     names = Names(root)
     loss = names[root]
     all_steps = [f.step for f in frames]
+    tensor = isinstance(root.data, np.ndarray)
     svgs = {}
     for shape, rankdir in (("wide", "LR"), ("tall", "TB")):  # a screen wider than tall, and a phone held upright
-        dot = draw(root, names=names.names, stacked=True, max_nodes=10**6, rankdir=rankdir)
+        dot = draw(root, names=names.names, stacked=True, max_nodes=10**6, rankdir=rankdir, show_grad=not tensor)
         dot.graph_attr.update(ranksep="0.8", nodesep="0.25")  # room on every edge for the label of what it carries
         svgs[shape] = _bare_svg(pipe(dot, "svg").decode())
     data = {
         "svgs": svgs,
         "steps": [{"text": f.text, "node": _key(f.step.node), "parents": sorted({_key(e.parent) for e in f.step.edges}),
                    "flow": [{"edge": f"e{id(f.step.node)}_{i}", "label": label}
-                            for (_, i), label in _flow(f.step).items()]}
+                            for (_, i), label in _flow(f.step).items()],
+                   "panel": _panel(f.step, names, loss, mirrors or {}) if tensor else ""}
                   for f in frames],
         "nodes": _nodes(root, all_steps, names, loss),
+        "mirrors": mirrors or {},
     }
     script = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")  # no `</script>` inside the script
     fill = {"title": html.escape(title), "forward": html.escape(intro), "forward_lines": str(intro.count("\n")),
@@ -71,7 +83,11 @@ def _key(node) -> str:
 def _flow(step) -> dict[tuple[int, int], str]:
     """The edges that carry gradient in this step, labelled with what each adds."""
     taught_ids = {id(e) for e in taught(step)}
-    return {(id(step.node), i): f"adds {fmt(e.added)}" for i, e in enumerate(step.edges) if id(e) in taught_ids}
+    def carried(e) -> str:
+        return f"adds {fmt(e.added)}" if np.ndim(e.added) == 0 else f"adds {tuple(e.added.shape)}"
+
+    return {(id(step.node), step.node.parents.index(e.parent) if isinstance(step.node.data, np.ndarray) else i):
+            carried(e) for i, e in enumerate(step.edges) if id(e) in taught_ids}
 
 
 def _grad_history(root, all_steps) -> dict[int, list[tuple[int, float]]]:
@@ -105,6 +121,10 @@ def _nodes(root, all_steps, names: Names, loss: str) -> dict[str, dict]:
         for e in taught(s):
             incoming.setdefault(id(e.parent), []).append((s, e))
     step_of = {id(s.node): s for s in all_steps}
+    last = {id(e.parent): s.index for s in all_steps for e in s.edges}
+    if isinstance(root.data, np.ndarray):
+        return {_key(node): _tensor_node(node, step_of.get(id(node)), incoming.get(id(node), []), names, loss,
+                                         last.get(id(node), 0)) for node in toposort(root)}
     history = _grad_history(root, all_steps)
     nodes = {}
     for node in toposort(root):
@@ -123,7 +143,7 @@ def _nodes(root, all_steps, names: Names, loss: str) -> dict[str, dict]:
             "name": name,
             "what": describe(own, names) if own else f"{name} = {fmt(node.data, 4)}, a leaf (an input or a weight)",
             "step": own.index if own else 0,
-            "last": history[id(node)][-1][0],  # the step of its last arrival (0: none)
+            "last": last.get(id(node), 0),  # the step of its last arrival (0: none)
             "grads": [[k, fmt(g, 4)] for k, g in history[id(node)]],
             "sum": f"{d} = Σ over the nodes that use {name}: d{loss}/d(use) · ∂(use)/∂{bracket(name)}"
                    if len(terms) > 1 else "",
@@ -131,6 +151,77 @@ def _nodes(root, all_steps, names: Names, loss: str) -> dict[str, dict]:
             "total": total,
         }
     return nodes
+
+
+def _tensor_node(node, own, pairs: list, names: Names, loss: str, last: int) -> dict:
+    """A Tensor node's entry: its shape, and the VJPs that built its gradient, rule and shapes."""
+    name = names[node]
+    d = f"d{loss}/d{bracket(name)}"
+    terms = [{"step": s.index, "text": f"{tensor_steps.rule_text(s, e, names, loss)}   "
+                                      f"({tensor_steps.shapes_text(s, e, names)})"} for s, e in pairs]
+    total = (f"{d} = 1: backprop starts here" if own is not None and own.index == 1 else
+             f"{d}, {tuple(node.data.shape)}: " + (tensor_steps.matrix(node.grad, indent="").strip()
+                                                    if node.grad is not None else "not needed"))
+    return {"name": name, "what": describe(own, names) if own else f"{name} {tuple(node.data.shape)}, a leaf",
+            "step": own.index if own else 0, "last": last, "grads": [],
+            "sum": f"{d} = the sum of what each use of {name} sent back:" if len(terms) > 1 else "",
+            "terms": terms, "total": total}
+
+
+# --- arrays as pictures -----------------------------------------------------------------------------------
+BLUE, RED = np.array([33, 102, 172]), np.array([178, 24, 43])  # as the weight pictures: blue +, red −
+
+
+def _panel(step, names: Names, loss: str, mirrors: dict[str, str]) -> str:
+    """What arrived and what each input got, as coloured tables (small) or one 28×28 picture per neuron."""
+    parts = [_array(f"d{loss}/d{names[step.node]}, what arrived", step.upstream, None, mirrors)]
+    parts += [_array(f"d{loss}/d{names[e.parent]} += {tensor_steps.rule_text(step, e, names, loss)}", e.added,
+                     names[e.parent], mirrors) for e in step.edges]
+    return "".join(parts)
+
+
+def _colour(a: np.ndarray) -> np.ndarray:
+    """RGB per entry: white at 0, blue for positive, red for negative, full at the largest |value|."""
+    top = np.abs(a).max() or 1.0
+    t = (a / top)[..., None]
+    return np.rint(255 * (1 - np.abs(t)) + np.where(t > 0, BLUE, RED) * np.abs(t)).astype(np.uint8)
+
+
+def _array(caption: str, a, name: str | None, mirrors: dict[str, str]) -> str:
+    a = np.asarray(a, dtype=np.float64)
+    mirrored = name is not None and any(k.startswith(name + "[") for k in mirrors)
+    hint = " — click an entry for its scalar mirror" if mirrored else ""
+    head = f'<figure class="arr"><figcaption>{html.escape(caption)} {tuple(a.shape)}{hint}</figcaption>'
+    if a.ndim == 2 and a.shape[0] == 784:  # a first layer: one 28×28 picture per neuron, as 3Blue1Brown draws
+        tiles = []
+        for j in range(a.shape[1]):
+            png = io.BytesIO()
+            Image.fromarray(_colour(a[:, j]).reshape(28, 28, 3)).save(png, "PNG")
+            src = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+            attrs = f' data-tile="{html.escape(name)}" data-j="{j}"' if mirrored else ""
+            tiles.append(f'<span class="tile"><img src="{src}" alt="neuron {j}"{attrs}><small>{j}</small></span>')
+        return head + '<div class="tiles">' + "".join(tiles) + "</div></figure>"
+    if a.size <= 320 and a.ndim <= 2:
+        grid, colours = np.atleast_2d(a), _colour(np.atleast_2d(a))
+        rows = []
+        for i, row in enumerate(grid):
+            cells = []
+            for j, v in enumerate(row):
+                index = (j,) if a.ndim == 1 else (i,) if a.ndim == 0 else (i, j)
+                key = f"{name}[{','.join(map(str, index))}]" if a.ndim else ""
+                r, g, b = colours[i, j]
+                ink = "#fff" if abs(v) > 0.6 * (np.abs(grid).max() or 1) else "#111"
+                attrs = f' data-m="{html.escape(key)}"' if mirrored and key in mirrors else ""
+                cells.append(f'<td style="background:rgb({r},{g},{b});color:{ink}"{attrs} '
+                             f'title="{html.escape(key or caption)} = {v:.6g}">{html.escape(_short(v))}</td>')
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        return head + '<table class="heat">' + "".join(rows) + "</table></figure>"
+    return head + f"<pre>{html.escape(tensor_steps.matrix(a, indent=''))}</pre></figure>"
+
+
+def _short(v: float) -> str:
+    text = f"{v:.2g}" if v and abs(v) < 0.01 else f"{v:.2f}"
+    return "0" if float(text) == 0 else text
 
 
 def _bare_svg(svg: str) -> str:
