@@ -137,7 +137,7 @@ def test_small_and_big_arrays():
     (["--mirror", "W[1]"], "W has shape (4, 3)"),
     (["--mirror", "W3"], "--mirror takes NAME[i,j]"),
     (["--quiz"], "seed-layer steps through matrices"),
-    (["--html", "x.html"], "seed-layer steps through matrices"),
+    (["--frames", "frames"], "seed-layer steps through matrices"),
 ])
 def test_tensor_walkthrough_errors_are_one_line(capsys, argv, message):
     assert cli.main(["backprop", "seed-layer", *argv]) == 2
