@@ -237,9 +237,9 @@ def _backprop_tensors(args) -> int:
     from . import tensor_steps, walkthrough
     from .demos import TENSOR_GRAPHS
 
-    if args.quiz or args.frames or args.expr:
-        raise UserError(f"{args.demo} steps through matrices: --all, step by step, --html FILE or --mirror NAME[i,j] "
-                        "(the quiz and --frames walk Value graphs)")
+    if args.frames or args.expr:
+        raise UserError(f"{args.demo} steps through matrices: --all, step by step, --quiz, --html FILE or "
+                        "--mirror NAME[i,j] (--frames draws Value graphs)")
     if args.demo == "3b1b-digit":
         demo = _three_b1b_demo(args)
     elif args.checkpoint or args.digit is not None:
@@ -269,9 +269,14 @@ def _backprop_tensors(args) -> int:
                    tensor_steps.mirror_all(grads, demo.scalar_loss()).items()}
         stepper_page.write(args.html, f"backprop: {args.demo}", demo.loss, intro, frames, mirrors)
         print(f"wrote {args.html}: open it in a browser; ← → step through, click any entry for its scalar mirror")
-        if not (args.all or entry):
+        if not (args.all or entry or args.quiz):
             return 0
-    if args.all or not sys.stdin.isatty() or entry:
+    if args.quiz:
+        from .backprop import Names
+
+        names = Names(demo.loss)
+        walkthrough.tensor_quiz(intro, frames, names[demo.loss], names)
+    elif args.all or not sys.stdin.isatty() or entry:
         print(intro)
         for frame in frames:
             print("\n" + frame.text)

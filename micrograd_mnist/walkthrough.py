@@ -5,9 +5,12 @@ at a time — interactively, all at once, or as a quiz. Every line is made from 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+
+import numpy as np
 
 from .backprop import (
     Edge,
@@ -120,9 +123,9 @@ def quiz(intro: str, fs: list[Frame], loss: str, names: Names, read: Callable[[s
     return right, right + len(missed)
 
 
-def _score(write, right: int, missed: list[str]) -> None:
+def _score(write, right: int, missed: list[str], what: str = "chain-rule steps") -> None:
     asked = right + len(missed)
-    write(f"\nscore: {right}/{asked} chain-rule steps right first time")
+    write(f"\nscore: {right}/{asked} {what} right first time")
     if missed:
         write("to look at again: " + "; ".join(missed))
 
@@ -151,8 +154,9 @@ def _ask_edge(step: Step, edge: Edge, names: Names, loss: str, read, write) -> b
     return ok
 
 
-def _ask(prompt: str, answer: float, read, write, hint: str, worked: str,
-         trap: tuple[float, str] | None = None) -> bool:
+def _ask(prompt: str, answer, read, write, hint: str, worked: str,
+         trap: tuple[float, str] | None = None, parse=parse_number, same=close,
+         example: str = "a number, e.g. -0.5 or 1/2") -> bool:
     """Two tries: a hint after the first miss, the worked answer after the second. True if right at once."""
     for attempt in (1, 2):
         guess = None
@@ -160,14 +164,70 @@ def _ask(prompt: str, answer: float, read, write, hint: str, worked: str,
             text = read(prompt)
             if text.strip().lower() in ("q", "quit", "exit"):
                 raise _Quit
-            guess = parse_number(text)
+            guess = parse(text)
             if guess is None:
-                write("  please type a number, e.g. -0.5 or 1/2 (q quits)")
-        if close(guess, answer):
+                write(f"  please type {example} (q quits)")
+        if same(guess, answer):
             write("  ✓ right" + ("" if attempt == 1 else " (second try)"))
             return attempt == 1
         if attempt == 1:
-            near_trap = trap is not None and not close(trap[0], answer) and close(guess, trap[0])
+            near_trap = trap is not None and not same(trap[0], answer) and same(guess, trap[0])
             write(f"  ✗ not yet: {trap[1] if near_trap else 'hint: ' + hint}")
     write(f"  ✗ the answer: {worked}")
     return False
+
+
+# --- the quiz on a Tensor graph: shapes first, then one entry ------------------------------------------------
+
+def parse_shape(text: str) -> tuple[int, ...] | None:
+    """What a learner types for a shape: `4,3`, `(4, 3)`, `4x3`, `4 × 3`; `number` or `()` for one number."""
+    text = text.strip().lower()
+    if text in ("()", "number", "a number", "scalar", "1 number"):
+        return ()
+    if not re.fullmatch(r"\(?\s*\d+(\s*[,x× ]\s*\d+)*\s*,?\s*\)?", text):
+        return None
+    return tuple(int(n) for n in re.findall(r"\d+", text))
+
+
+def tensor_quiz(intro: str, fs: list[Frame], loss: str, names: Names, read: Callable[[str], str] = input,
+                write: Callable[[str], None] = print) -> tuple[int, int]:
+    """Per input of every step: the shape of its gradient, then its biggest entry. Returns (right, asked)."""
+    from .tensor_steps import matrix, rule_text
+
+    write(intro)
+    write("\nFor every gradient: its shape (type 4,3 or 4x3, or `number`), then one entry; q quits.")
+    right, missed = 0, []
+    try:
+        for frame in fs:
+            step = frame.step
+            n = bracket(names[step.node])
+            write(f"\nstep {step.index}: {describe(step, names)};  d{loss}/d{n} arrived:")
+            write(matrix(step.upstream))
+            for edge in step.edges:
+                p, rule = names[edge.parent], rule_text(step, edge, names, loss)
+                shape = tuple(edge.added.shape)
+                ok = _ask(f"  what shape is d{loss}/d{p}? ", shape, read, write, parse=parse_shape,
+                          same=lambda a, b: tuple(a) == tuple(b), example="a shape, e.g. 4,3 (or `number`)",
+                          hint=f"a gradient has the shape of what it is the gradient of: {p} is "
+                               f"{tuple(edge.parent.data.shape)}",
+                          worked=f"{shape}: d{loss}/d{p} is shaped like {p}")
+                index = np.unravel_index(int(np.abs(edge.added).argmax()), shape) if shape else ()
+                at = f"[{','.join(map(str, index))}]" if shape else ""
+                value = float(edge.added[index])
+                ok &= _ask(f"  d{loss}/d{bracket(p)}{at} = ? ", value, read, write,
+                           hint=f"d{loss}/d{p} += {rule}: take entry {at or 'the number'} of it",
+                           worked=f"{fmt(value, 4)}, entry {at or '(the one number)'} of {rule}")
+                if ok:
+                    right += 1
+                else:
+                    missed.append(f"step {step.index}: d{loss}/d{p}")
+    except _Quit:
+        pass
+    except EOFError:
+        write("")
+    except KeyboardInterrupt:
+        write("\n(interrupted)")
+        _score(write, right, missed, "gradients")
+        raise
+    _score(write, right, missed, "gradients")
+    return right, right + len(missed)

@@ -136,7 +136,7 @@ def test_small_and_big_arrays():
     (["--mirror", "W[4,0]"], "W has shape (4, 3); indices run from 0 to 3, 2"),
     (["--mirror", "W[1]"], "W has shape (4, 3)"),
     (["--mirror", "W3"], "--mirror takes NAME[i,j]"),
-    (["--quiz"], "seed-layer steps through matrices"),
+    (["--expr", "a"], "give exactly one of a DEMO"),
     (["--frames", "frames"], "seed-layer steps through matrices"),
 ])
 def test_tensor_walkthrough_errors_are_one_line(capsys, argv, message):
@@ -209,3 +209,75 @@ def test_3b1b_digit_refuses_other_networks_and_digits(capsys, data_dir, tmp_path
     assert "--digit 99999: there are 500 test images" in capsys.readouterr().err
     assert cli.main(["backprop", "seed-layer", "--digit", "3"]) == 2
     assert "--checkpoint and --digit choose the network and digit of 3b1b-digit" in capsys.readouterr().err
+
+
+# --- the quiz on matrices: shapes, then one entry ---------------------------------------------------------
+
+
+def seed_quiz(answers: list[str]):
+    from micrograd_mnist import walkthrough
+    from micrograd_mnist.backprop import Names
+    from micrograd_mnist.tensor_steps import frames
+
+    demo = seed_layer()
+    names = Names(demo.loss)
+    intro, fs = frames(demo.loss)
+    queue, shown = iter(answers), []
+
+    def read(prompt: str) -> str:
+        shown.append(prompt)
+        answer = next(queue, None)
+        if answer is None:
+            raise EOFError
+        return answer
+
+    return walkthrough.tensor_quiz(intro, fs, "L", names, read=read, write=shown.append), shown, fs
+
+
+def right_answers() -> list[str]:
+    """Each gradient's shape and its biggest entry, from the step records."""
+    _, _, fs = seed_quiz([])
+    out = []
+    for f in fs:
+        for e in f.step.edges:
+            shape = e.added.shape
+            out += [",".join(map(str, shape)) or "number", f"{e.added.flat[np.abs(e.added).argmax()]:.4f}"]
+    return out
+
+
+def test_tensor_quiz_right_answers_score_full_marks():
+    (score, shown, fs) = seed_quiz(right_answers())
+    assert score == (5, 5)  # t1, E, Y, W, b
+    assert "  what shape is dL/dW? " in shown and "  dL/dW[3,0] = ? " in shown
+    assert shown[-1] == "\nscore: 5/5 gradients right first time"
+
+
+def test_tensor_quiz_hints_the_shape_rule_and_the_entry():
+    answers = right_answers()
+    w = answers.index("4,3")
+    answers[w:w + 1] = ["3,4", "4x3"]  # Xᵀ's shape by mistake, then right (written another way)
+    answers[w + 2:w + 3] = ["0", "0", ]  # the entry twice wrong
+    (score, shown, _) = seed_quiz(answers)
+    assert "  ✗ not yet: hint: a gradient has the shape of what it is the gradient of: W is (4, 3)" in shown
+    assert "  ✓ right (second try)" in shown
+    assert "  ✗ not yet: hint: dL/dW += Xᵀ · dL/dY: take entry [3,0] of it" in shown
+    assert any(line.startswith("  ✗ the answer: 3.2144, entry [3,0] of Xᵀ · dL/dY") for line in shown)
+    assert score == (4, 5) and "to look at again: step 4: dL/dW" in shown[-1]
+
+
+def test_parse_shape():
+    from micrograd_mnist.walkthrough import parse_shape
+
+    for text, shape in [("4,3", (4, 3)), ("(4, 3)", (4, 3)), ("4x3", (4, 3)), ("4 × 3", (4, 3)), ("3", (3,)),
+                        ("(3,)", (3,)), ("number", ()), ("()", ())]:
+        assert parse_shape(text) == shape, text
+    for bad in ("four", "4,,3", "-4,3", ""):
+        assert parse_shape(bad) is None, bad
+
+
+def test_cli_tensor_quiz_reads_stdin(capsys, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("".join(a + "\n" for a in right_answers())))
+    assert cli.main(["backprop", "seed-layer", "--quiz"]) == 0
+    assert "score: 5/5 gradients right first time" in capsys.readouterr().out
