@@ -79,9 +79,8 @@ def draw(root, *, highlight: Iterable = (), show_grad: bool = True, max_nodes: i
         name = node.label or (names or {}).get(id(node), "")
         role = roles.get(id(node))
         fill = HIGHLIGHT if id(node) in highlighted else ROLES.get(role, "#ffffff")
-        flip = stacked != (rankdir in ("TB", "BT"))
-        dot.node(key, _record(node, name, show_grad, flip), shape="record", style="filled", fillcolor=fill,
-                 id=f"n{key}")
+        record = _record(node, name, show_grad, stacked, rankdir in ("TB", "BT"))
+        dot.node(key, record, shape="record", style="filled", fillcolor=fill, id=f"n{key}")
         if node.op is None:
             continue
         head = folds["head"].get(id(node))
@@ -131,7 +130,9 @@ def pipe(dot: graphviz.Digraph, format: str = "svg") -> bytes:
         raise DrawError(f"Graphviz could not render this graph ({detail[0] if detail else e})") from None
 
 
-def _record(node, name: str, show_grad: bool, flip: bool = False) -> str:
+def _record(node, name: str, show_grad: bool, stacked: bool = False, top_down: bool = False) -> str:
+    """A record's fields: a tensor's always one above the other, a scalar's in one row unless stacked.
+    (graphviz lays a record's fields across the flow, and `{ }` turns them along it.)"""
     def esc(text: str) -> str:
         return html.escape(text).replace("|", "\\|").replace("{", "\\{").replace("}", "\\}")
 
@@ -141,14 +142,15 @@ def _record(node, name: str, show_grad: bool, flip: bool = False) -> str:
             fields.append("grad " + ("—" if node.grad is None else _summary(node.grad)))
         if name:
             fields.insert(0, name)
-        return " | ".join(esc(f).replace("\n", "\\n") for f in fields)
+        column = " | ".join(esc(f).replace("\n", "\\n") for f in fields)
+        return "{ " + column + " }" if top_down else column
     fields = [f"data {fmt(node.data, 4)}"]  # a scalar: one row across the flow, like micrograd's drawings
     if show_grad:
         fields.append(f"grad {fmt(node.grad, 4)}")
     if name:
         fields.insert(0, name)
     row = " | ".join(esc(f) for f in fields)
-    return row if flip else "{ " + row + " }"  # flipped: the fields along the flow, one above the other
+    return "{ " + row + " }" if stacked == top_down else row
 
 
 def _summary(a: np.ndarray) -> str:
