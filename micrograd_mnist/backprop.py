@@ -43,6 +43,14 @@ class Step:
     blocked_by: Value | None = None  # when nothing arrived (upstream 0): the ReLU that was off on the way
 
 
+@dataclass
+class Frame:
+    """A step and the text a walk-through prints for it, captured as it happened (the grads change every step)."""
+
+    step: Step
+    text: str
+
+
 def steps(root: Value) -> Iterator[Step]:
     """Run backprop from `root`, yielding after each node. Every grad in the graph starts at 0."""
     order = toposort(root)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import backprop
-from .backprop import Names, Step, bracket, describe, fmt
+from .backprop import Frame, Names, Step, bracket, describe, fmt
 from .graph import toposort
 from .tensor import Tensor, unbroadcast
 from .value import Value
@@ -153,8 +153,6 @@ def step_text(step: Step, names: Names, loss: str) -> str:
 
 def frames(root: Tensor) -> tuple[str, list]:
     """The forward pass and one text frame per step, as `walkthrough.frames` gives for a Value graph."""
-    from .walkthrough import Frame
-
     names = Names(root)
     intro = ["forward pass:"]
     for node in toposort(root):
@@ -183,25 +181,30 @@ class Mirror:
 def mirror(tensor_grad: np.ndarray, name: str, index: tuple[int, ...], scalar_loss: Value) -> Mirror:
     """The entry `name[index]` of a tensor gradient as the sum of the scalar engine's chain-rule terms into
     the Value labelled `name[i,j]` in `scalar_loss`'s graph (the same network built from Values)."""
-    label = f"{name}[{','.join(map(str, index))}]"
-    names = Names(scalar_loss)
-    terms = [(s, e) for s in backprop.steps(scalar_loss) for e in s.edges if e.parent.label == label]
-    if not terms and not any(n.label == label for n in toposort(scalar_loss)):
+    label = _label(name, index)
+    if not any(n.label == label for n in toposort(scalar_loss)):
         raise KeyError(f"the scalar network has no value named {label}")
-    return Mirror(label, float(tensor_grad[index]), terms, names)
+    return _mirrors({label: float(tensor_grad[index])}, scalar_loss)[label]
 
 
 def mirror_all(grads: dict[str, np.ndarray], scalar_loss: Value) -> dict[str, Mirror]:
     """`mirror` for every entry of every named gradient at once, from one walk of the scalar graph."""
-    wanted = {f"{name}[{','.join(map(str, i))}]": (name, i) for name, g in grads.items() for i in np.ndindex(g.shape)}
+    return _mirrors({_label(name, i): float(g[i]) for name, g in grads.items() for i in np.ndindex(g.shape)},
+                    scalar_loss)
+
+
+def _mirrors(cells: dict[str, float], scalar_loss: Value) -> dict[str, Mirror]:
     names = Names(scalar_loss)
-    terms: dict[str, list] = {label: [] for label in wanted}
+    terms: dict[str, list] = {label: [] for label in cells}
     for s in backprop.steps(scalar_loss):
         for e in s.edges:
             if e.parent.label in terms:
                 terms[e.parent.label].append((s, e))
-    return {label: Mirror(label, float(grads[name][index]), terms[label], names)
-            for label, (name, index) in wanted.items()}
+    return {label: Mirror(label, cell, terms[label], names) for label, cell in cells.items()}
+
+
+def _label(name: str, index: tuple[int, ...]) -> str:
+    return f"{name}[{','.join(map(str, index))}]"
 
 
 def mirror_text(m: Mirror, loss: str = "L") -> str:

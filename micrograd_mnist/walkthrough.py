@@ -7,13 +7,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
+from . import tensor_steps
 from .backprop import (
     Edge,
+    Frame,
     Names,
     Step,
     bracket,
@@ -30,12 +31,6 @@ from .backprop import (
 )
 from .graph import toposort
 from .value import Value
-
-
-@dataclass
-class Frame:
-    step: Step
-    text: str
 
 
 def frames(root: Value) -> tuple[str, list[Frame]]:
@@ -96,8 +91,8 @@ def quiz(intro: str, fs: list[Frame], loss: str, names: Names, read: Callable[[s
     Returns (chain-rule steps answered right first time, chain-rule steps asked)."""
     write(intro)
     write("\nFor every step, type a number (-0.5, -.5 and 1/2 all work); q quits.")
-    right, missed = 0, []
-    try:
+
+    def rounds():
         for frame in fs:
             step = frame.step
             write(f"\nstep {step.index}: {describe(step, names)};  d{loss}/d{bracket(names[step.node])} = "
@@ -105,25 +100,36 @@ def quiz(intro: str, fs: list[Frame], loss: str, names: Names, read: Callable[[s
             for note in notes(step, names, loss):
                 write("  " + note)
             for edge in taught(step):
-                if _ask_edge(step, edge, names, loss, read, write):
-                    right += 1
-                else:
-                    path = f" (path {edge.arrival})" if edge.arrival > 1 else ""
-                    missed.append(f"step {step.index}: d{loss}/d{bracket(names[edge.parent])} through "
-                                  f"{names[step.node]}{path}")
+                path = f" (path {edge.arrival})" if edge.arrival > 1 else ""
+                yield (_ask_edge(step, edge, names, loss, read, write),
+                       f"step {step.index}: d{loss}/d{bracket(names[edge.parent])} through {names[step.node]}{path}")
+
+    return _scored(rounds(), write, "chain-rule steps")
+
+
+def _scored(rounds, write, what: str) -> tuple[int, int]:
+    """Run a quiz's rounds, each (right first time?, what to look at again), and print the score: at the end,
+    or early on `q`, the end of input or Ctrl-C (which then goes on to end the program)."""
+    right, missed = 0, []
+    try:
+        for ok, name in rounds:
+            if ok:
+                right += 1
+            else:
+                missed.append(name)
     except _Quit:
         pass
     except EOFError:
         write("")
     except KeyboardInterrupt:
         write("\n(interrupted)")
-        _score(write, right, missed)
+        _score(write, right, missed, what)
         raise
-    _score(write, right, missed)
+    _score(write, right, missed, what)
     return right, right + len(missed)
 
 
-def _score(write, right: int, missed: list[str], what: str = "chain-rule steps") -> None:
+def _score(write, right: int, missed: list[str], what: str) -> None:
     asked = right + len(missed)
     write(f"\nscore: {right}/{asked} {what} right first time")
     if missed:
@@ -192,19 +198,16 @@ def parse_shape(text: str) -> tuple[int, ...] | None:
 def tensor_quiz(intro: str, fs: list[Frame], loss: str, names: Names, read: Callable[[str], str] = input,
                 write: Callable[[str], None] = print) -> tuple[int, int]:
     """Per input of every step: the shape of its gradient, then its biggest entry. Returns (right, asked)."""
-    from .tensor_steps import matrix, rule_text
-
     write(intro)
     write("\nFor every gradient: its shape (type 4,3 or 4x3, or `number`), then one entry; q quits.")
-    right, missed = 0, []
-    try:
+
+    def rounds():
         for frame in fs:
             step = frame.step
-            n = bracket(names[step.node])
-            write(f"\nstep {step.index}: {describe(step, names)};  d{loss}/d{n} arrived:")
-            write(matrix(step.upstream))
+            write(f"\nstep {step.index}: {describe(step, names)};  d{loss}/d{bracket(names[step.node])} arrived:")
+            write(tensor_steps.matrix(step.upstream))
             for edge in step.edges:
-                p, rule = names[edge.parent], rule_text(step, edge, names, loss)
+                p, rule = names[edge.parent], tensor_steps.rule_text(step, edge, names, loss)
                 shape = tuple(edge.added.shape)
                 ok = _ask(f"  what shape is d{loss}/d{p}? ", shape, read, write, parse=parse_shape,
                           same=lambda a, b: tuple(a) == tuple(b), example="a shape, e.g. 4,3 (or `number`)",
@@ -217,17 +220,6 @@ def tensor_quiz(intro: str, fs: list[Frame], loss: str, names: Names, read: Call
                 ok &= _ask(f"  d{loss}/d{bracket(p)}{at} = ? ", value, read, write,
                            hint=f"d{loss}/d{p} += {rule}: take entry {at or 'the number'} of it",
                            worked=f"{fmt(value, 4)}, entry {at or '(the one number)'} of {rule}")
-                if ok:
-                    right += 1
-                else:
-                    missed.append(f"step {step.index}: d{loss}/d{p}")
-    except _Quit:
-        pass
-    except EOFError:
-        write("")
-    except KeyboardInterrupt:
-        write("\n(interrupted)")
-        _score(write, right, missed, "gradients")
-        raise
-    _score(write, right, missed, "gradients")
-    return right, right + len(missed)
+                yield ok, f"step {step.index}: d{loss}/d{p}"
+
+    return _scored(rounds(), write, "gradients")

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import scripted
 
 from micrograd_mnist import cli, walkthrough
 from micrograd_mnist.backprop import Names, steps, taught
@@ -51,16 +52,8 @@ def run_quiz(root, answers: list[str]) -> tuple[tuple[int, int], list[str], list
     """Quiz on `root`, typing `answers` in turn, then end of input. Returns (score, prompts, lines written)."""
     names = Names(root)
     intro, fs = walkthrough.frames(root)
-    queue, prompts, shown = iter(answers), [], []
-
-    def read(prompt: str) -> str:
-        prompts.append(prompt)
-        answer = next(queue, None)
-        if answer is None:
-            raise EOFError
-        return answer
-
-    score = walkthrough.quiz(intro, fs, names[root], names, read=read, write=shown.append)
+    prompts, shown = [], []
+    score = walkthrough.quiz(intro, fs, names[root], names, read=scripted(answers, prompts), write=shown.append)
     return score, prompts, shown
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import scripted
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -222,16 +223,8 @@ def seed_quiz(answers: list[str]):
     demo = seed_layer()
     names = Names(demo.loss)
     intro, fs = frames(demo.loss)
-    queue, shown = iter(answers), []
-
-    def read(prompt: str) -> str:
-        shown.append(prompt)
-        answer = next(queue, None)
-        if answer is None:
-            raise EOFError
-        return answer
-
-    return walkthrough.tensor_quiz(intro, fs, "L", names, read=read, write=shown.append), shown, fs
+    shown: list[str] = []  # prompts and lines, in the order the learner sees them
+    return walkthrough.tensor_quiz(intro, fs, "L", names, read=scripted(answers, shown), write=shown.append), shown, fs
 
 
 def right_answers() -> list[str]:
