@@ -31,6 +31,7 @@ class Edge:
     added: float  # dL/dnode · ∂node/∂parent, what parent.grad grew by
     grad_after: float  # parent.grad once this step is done
     arrival: int  # 1 for the first gradient to reach parent, 2 for the second path, …
+    input: int  # which of the op's inputs parent is (x * x has two edges to one parent)
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,12 @@ def steps(root: Value) -> Iterator[Step]:
         index += 1
         inputs = [p.data for p in node.parents]
         edges = []
-        for parent, vjp, rule in zip(node.parents, node.op.vjp, node.op.rule):
+        for i, (parent, vjp, rule) in enumerate(zip(node.parents, node.op.vjp, node.op.rule)):
             added = vjp(SCALAR, node.grad, node.data, *inputs, *node.params)  # what backward() adds, exactly
             parent.grad += added
             local = vjp(SCALAR, 1.0, node.data, *inputs, *node.params)  # a VJP at g = 1 is the local derivative
             arrivals[id(parent)] = arrivals.get(id(parent), 0) + 1
-            edges.append(Edge(parent, rule, local, added, parent.grad, arrivals[id(parent)]))
+            edges.append(Edge(parent, rule, local, added, parent.grad, arrivals[id(parent)], i))
             if node.op.name == "relu" and local == 0:
                 blocked[id(parent)] = node
             elif node.grad == 0 and id(node) in blocked:

@@ -32,6 +32,7 @@ class TensorEdge:
     added: np.ndarray  # what parent.grad grew by, in the parent's shape
     grad_after: np.ndarray  # parent.grad once this step is done
     arrival: int  # 1 for the first gradient to reach parent, 2 for the second path, …
+    input: int  # which of the op's inputs parent is (inputs that need no gradient get no edge)
     vjp_shape: tuple[int, ...]  # the VJP's own shape, before broadcasting was summed back
     summed: tuple[int, ...] = ()  # the axes summed over to get back to the parent's shape
 
@@ -53,7 +54,7 @@ def steps(root: Tensor) -> Iterator[Step]:
         index += 1
         inputs = [p.data for p in node.parents]
         edges = []
-        for parent, vjp, rule in zip(node.parents, op.vjp, op.rule):
+        for i, (parent, vjp, rule) in enumerate(zip(node.parents, op.vjp, op.rule)):
             if not parent.requires_grad:  # as backward(): no gradient for the image batch in x @ W
                 continue
             grad = vjp(np, g, node.data, *inputs, *node.params)  # exactly backward()'s arithmetic, in its order
@@ -64,7 +65,7 @@ def steps(root: Tensor) -> Iterator[Step]:
                 grad = grad.copy()
             parent.grad = grad if parent.grad is None else parent.grad + grad
             arrivals[id(parent)] = arrivals.get(id(parent), 0) + 1
-            edges.append(TensorEdge(parent, rule, grad, parent.grad, arrivals[id(parent)], vjp_shape, summed))
+            edges.append(TensorEdge(parent, rule, grad, parent.grad, arrivals[id(parent)], i, vjp_shape, summed))
         yield Step(index, node, op, g, tuple(edges))
 
 

@@ -63,7 +63,7 @@ def write(path: str | Path, title: str, root, intro: str, frames: list,
         "steps": [{"text": f.text, "node": _key(f.step.node), "parents": sorted({_key(e.parent) for e in f.step.edges}),
                    "flow": [{"edge": f"e{id(f.step.node)}_{i}", "label": label}
                             for (_, i), label in _flow(f.step).items()],
-                   "panel": _panel(f.step, names, loss, mirrors or {}) if tensor else ""}
+                   "panel": _panel(f.step, names, loss, _mirrored(mirrors)) if tensor else ""}
                   for f in frames],
         "nodes": _nodes(root, all_steps, names, loss),
         "mirrors": mirrors or {},
@@ -81,13 +81,9 @@ def _key(node) -> str:
 
 
 def _flow(step) -> dict[tuple[int, int], str]:
-    """The edges that carry gradient in this step, labelled with what each adds."""
-    taught_ids = {id(e) for e in taught(step)}
-    def carried(e) -> str:
-        return f"adds {fmt(e.added)}" if np.ndim(e.added) == 0 else f"adds {tuple(e.added.shape)}"
-
-    return {(id(step.node), step.node.parents.index(e.parent) if isinstance(step.node.data, np.ndarray) else i):
-            carried(e) for i, e in enumerate(step.edges) if id(e) in taught_ids}
+    """The edges that carry gradient in this step, labelled with what each adds (a number, or a shape)."""
+    return {(id(step.node), e.input): f"adds {fmt(e.added) if np.ndim(e.added) == 0 else tuple(e.added.shape)}"
+            for e in taught(step)}
 
 
 def _grad_history(root, all_steps) -> dict[int, list[tuple[int, float]]]:
@@ -172,11 +168,16 @@ def _tensor_node(node, own, pairs: list, names: Names, loss: str, last: int) -> 
 BLUE, RED = np.array([33, 102, 172]), np.array([178, 24, 43])  # as the weight pictures: blue +, red −
 
 
-def _panel(step, names: Names, loss: str, mirrors: dict[str, str]) -> str:
+def _mirrored(mirrors: dict[str, str] | None) -> set[str]:
+    """The tensors with a scalar mirror for their entries: `W` for `W[2,1]`."""
+    return {key.split("[")[0] for key in mirrors or {}}
+
+
+def _panel(step, names: Names, loss: str, mirrored: set[str]) -> str:
     """What arrived and what each input got, as coloured tables (small) or one 28×28 picture per neuron."""
-    parts = [_array(f"d{loss}/d{names[step.node]}, what arrived", step.upstream, None, mirrors)]
+    parts = [_array(f"d{loss}/d{names[step.node]}, what arrived", step.upstream, None, mirrored)]
     parts += [_array(f"d{loss}/d{names[e.parent]} += {tensor_steps.rule_text(step, e, names, loss)}", e.added,
-                     names[e.parent], mirrors) for e in step.edges]
+                     names[e.parent], mirrored) for e in step.edges]
     return "".join(parts)
 
 
@@ -187,9 +188,9 @@ def _colour(a: np.ndarray) -> np.ndarray:
     return np.rint(255 * (1 - np.abs(t)) + np.where(t > 0, BLUE, RED) * np.abs(t)).astype(np.uint8)
 
 
-def _array(caption: str, a, name: str | None, mirrors: dict[str, str]) -> str:
+def _array(caption: str, a, name: str | None, mirrored_names: set[str]) -> str:
     a = np.asarray(a, dtype=np.float64)
-    mirrored = name is not None and any(k.startswith(name + "[") for k in mirrors)
+    mirrored = name in mirrored_names
     hint = " — click an entry for its scalar mirror" if mirrored else ""
     head = f'<figure class="arr"><figcaption>{html.escape(caption)} {tuple(a.shape)}{hint}</figcaption>'
     if a.ndim == 2 and a.shape[0] == 784:  # a first layer: one 28×28 picture per neuron, as 3Blue1Brown draws
@@ -207,11 +208,11 @@ def _array(caption: str, a, name: str | None, mirrors: dict[str, str]) -> str:
         for i, row in enumerate(grid):
             cells = []
             for j, v in enumerate(row):
-                index = (j,) if a.ndim == 1 else (i,) if a.ndim == 0 else (i, j)
-                key = f"{name}[{','.join(map(str, index))}]" if a.ndim else ""
+                index = (i, j)[2 - a.ndim:]  # (j,) in a vector, () for one number
+                key = f"{name}[{','.join(map(str, index))}]" if index else ""
                 r, g, b = colours[i, j]
                 ink = "#fff" if abs(v) > 0.6 * (np.abs(grid).max() or 1) else "#111"
-                attrs = f' data-m="{html.escape(key)}"' if mirrored and key in mirrors else ""
+                attrs = f' data-m="{html.escape(key)}"' if mirrored and key else ""
                 cells.append(f'<td style="background:rgb({r},{g},{b});color:{ink}"{attrs} '
                              f'title="{html.escape(key or caption)} = {v:.6g}">{html.escape(_short(v))}</td>')
             rows.append("<tr>" + "".join(cells) + "</tr>")
