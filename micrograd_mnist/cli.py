@@ -358,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .data import DataError
     from .expr import ExprError
+    from .files import FileError
     from .images import ImageError
     from .training import Diverged
 
@@ -370,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return handlers[args.command](args)
-    except (UserError, DataError, CheckpointError, ImageError, ExprError, DrawError) as e:
+    except (UserError, DataError, CheckpointError, ImageError, ExprError, DrawError, FileError) as e:
         print(f"micrograd-mnist {args.command}: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `micrograd-mnist evaluate ... | head`: the reader left, which is fine
