@@ -48,7 +48,9 @@ def op(name: str, symbol: str, forward: Callable, **derivatives: tuple[str, Call
 
 # The scalar namespace: just the names the table uses, backed by `math`.
 SCALAR = SimpleNamespace(exp=math.exp, log=math.log, tanh=math.tanh, maximum=max,
-                         pow=math.pow)  # math.pow, not **: (-8) ** (1/3) would quietly turn complex
+                         pow=math.pow,  # math.pow, not **: (-8) ** (1/3) would quietly turn complex
+                         where=lambda condition, yes, no: yes if condition else no,
+                         isfinite=math.isfinite)
 
 
 def _expand(xp, g, axis, keepdims):
@@ -61,9 +63,22 @@ def _log_softmax(xp, z):
     return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def _sigmoid(xp, a):
+    # exp(−|a|) never overflows, and each branch divides without cancelling: 1/(1 + e) for a ≥ 0,
+    # e/(1 + e) for a < 0, so both tails keep their last digits (0.5·tanh(a/2) + 0.5 loses the negative one)
+    e = xp.exp(-abs(a))
+    return xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _sigmoid_vjp(xp, g, out, a):
+    return g * out * _sigmoid(xp, -a)  # 1 − out, computed as σ(−a): keeps its digits where out rounds to 1
+
+
 def _logsumexp(xp, a, axis, keepdims):
     m = a.max(axis=axis, keepdims=True)
-    out = m + xp.log(xp.exp(a - m).sum(axis=axis, keepdims=True))
+    m = xp.where(xp.isfinite(m), m, 0)  # shifting by ±inf would give inf − inf = nan; unshifted, exp gives inf or 0
+    with xp.errstate(divide="ignore"):  # log(0) = −inf: a row of −infs has logsumexp −inf
+        out = m + xp.log(xp.exp(a - m).sum(axis=axis, keepdims=True))
     return out if keepdims else out.squeeze(axis)
 
 
@@ -118,9 +133,8 @@ log     = op("log",     "log",  lambda xp, a: xp.log(a),
              a=("1/a",               lambda xp, g, out, a: g / a))
 tanh    = op("tanh",    "tanh", lambda xp, a: xp.tanh(a),
              a=("1 − out²",          lambda xp, g, out, a: g * (1 - out * out)))
-# sigmoid in its tanh form: no overflow for large |a|, in math or numpy
-sigmoid = op("sigmoid", "σ",    lambda xp, a: 0.5 * xp.tanh(0.5 * a) + 0.5,
-             a=("out·(1 − out)",     lambda xp, g, out, a: g * out * (1 - out)))
+sigmoid = op("sigmoid", "σ",    _sigmoid,
+             a=("out·(1 − out)",     _sigmoid_vjp))
 relu    = op("relu",    "ReLU", lambda xp, a: xp.maximum(a, 0.0),
              a=("1 if a > 0 else 0", lambda xp, g, out, a: g * (a > 0)))
 

@@ -35,14 +35,30 @@ class Tensor:
 
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping elementwise
 
-    __slots__ = ("data", "grad", "op", "parents", "params", "requires_grad", "label", "_visited")
+    __slots__ = ("_data", "grad", "op", "parents", "params", "requires_grad", "label", "_visited", "_version",
+                 "_saved_versions")
 
     def __init__(self, data, requires_grad: bool = False, label: str | None = None, dtype=None):
+        """A copy of `data` (as `torch.tensor` copies): an optimizer updating it in place must not rewrite the
+        caller's array. `Tensor.from_numpy` shares memory instead."""
         if isinstance(data, Tensor):
             data = data.data
-        if not isinstance(data, np.ndarray) or data.dtype.kind != "f" or (dtype is not None and data.dtype != dtype):
-            data = _as_array(data, dtype)
-        self.data = data
+        self._setup(_as_array(data, dtype, copy=True), requires_grad, label)
+
+    @classmethod
+    def from_numpy(cls, array: np.ndarray, requires_grad: bool = False, label: str | None = None) -> Tensor:
+        """A Tensor on `array`'s memory, no copy (as `torch.from_numpy`): for data the engine only reads,
+        such as a batch of images. A non-float array is converted (and so copied)."""
+        if not (isinstance(array, np.ndarray) and array.dtype.kind in ("f", "b")):
+            array = _as_array(array, None)
+        out = cls.__new__(cls)
+        out._setup(array, requires_grad, label)
+        return out
+
+    def _setup(self, data: np.ndarray, requires_grad: bool, label: str | None) -> None:
+        if requires_grad and data.dtype.kind != "f":
+            raise TypeError(f"only float tensors can require grad; this one holds {data.dtype}")
+        self._data = data
         self.grad: np.ndarray | None = None
         self.op = None
         self.parents: tuple = ()
@@ -50,18 +66,32 @@ class Tensor:
         self.requires_grad = requires_grad
         self.label = label
         self._visited = None  # toposort's mark
+        self._version, self._saved_versions = 0, ()
+
+    # Assigning .data (which `W.data -= lr * g` does, after updating in place) counts as a change:
+    # backward through a graph that used the old values would mix old and new numbers, so it refuses.
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        self._data = value
+        self._version += 1
 
     @classmethod
     def _from_op(cls, op: ops.Op, parents: tuple, params: tuple = ()) -> Tensor:
-        data = op.forward(np, *[p.data for p in parents], *params)
+        data = op.forward(np, *[p._data for p in parents], *params)
         out = cls.__new__(cls)
-        out.data = data if data.__class__ is np.ndarray else np.asarray(data)
+        out._data = data if data.__class__ is np.ndarray else np.asarray(data)
         out.grad = out.label = out._visited = None
         out.op, out.parents, out.params, out.requires_grad = None, (), (), False
+        out._version, out._saved_versions = 0, ()
         if _grad_enabled:
             for p in parents:
                 if p.requires_grad:
                     out.op, out.parents, out.params, out.requires_grad = op, parents, params, True
+                    out._saved_versions = tuple(p._version for p in parents)
                     break
         return out
 
@@ -70,7 +100,7 @@ class Tensor:
             return other
         if isinstance(other, (Real, np.ndarray)) and not isinstance(other, bool):
             # a constant takes this tensor's dtype, so float32 stays float32
-            return Tensor(np.asarray(other, dtype=self.data.dtype))
+            return Tensor.from_numpy(np.asarray(other, dtype=self._data.dtype))
         raise TypeError(f"can't combine a Tensor with {type(other).__name__}: use a number, an ndarray or a Tensor")
 
     def _binary(self, op, other) -> Tensor:
@@ -105,7 +135,13 @@ class Tensor:
     def __matmul__(self, other) -> Tensor:
         other = self._lift(other)
         a, b = self.shape, other.shape
-        if len(a) not in (1, 2) or len(b) != 2 or a[-1] != b[0]:
+        if len(a) not in (1, 2):
+            raise ValueError(f"matmul shape mismatch: {a} @ {b}; the left must be a vector or a matrix "
+                             f"(1-D or 2-D), not {len(a)}-D: reshape it to (batch, features)")
+        if len(b) != 2:
+            raise ValueError(f"matmul shape mismatch: {a} @ {b}; the right must be a matrix (2-D), not {len(b)}-D: "
+                             f"for a vector w, use x @ w.reshape({b[0] if b else 1}, 1)")
+        if a[-1] != b[0]:
             raise ValueError(f"matmul shape mismatch: {a} @ {b}; the left's last dimension must equal "
                              "the right's first (x @ W with W of shape (in, out))")
         return Tensor._from_op(ops.matmul, (self, other))
@@ -134,8 +170,8 @@ class Tensor:
                              f"({self.data.size} numbers) to {tuple(shape)}") from None
 
     def __getitem__(self, index) -> Tensor:
-        if isinstance(index, Tensor):  # Tensors hold floats; as an index they mean integers
-            index = index.data.astype(np.intp)
+        if isinstance(index, Tensor):
+            index = _as_index(index)
         try:
             return Tensor._from_op(ops.getitem, (self,), (index,))
         except IndexError as e:
@@ -160,7 +196,7 @@ class Tensor:
                                  "call it on a scalar loss, or pass the upstream gradient")
             grad = np.ones_like(self.data)
         else:
-            grad = np.asarray(grad, dtype=self.data.dtype)
+            grad = np.array(grad, dtype=self.data.dtype)  # a copy: the caller's array must not become a grad
             if grad.shape != self.shape:
                 raise ValueError(f"backward(grad) got grad of shape {grad.shape} for a tensor of shape {self.shape}")
         with no_cycle_collection():
@@ -174,21 +210,33 @@ class Tensor:
                 if op is None or g is None:
                     continue
                 parents = node.parents
-                inputs = [p.data for p in parents]
+                for parent, version in zip(parents, node._saved_versions):
+                    if parent._version != version:
+                        raise RuntimeError(_modified_message(parent, node))
+                inputs = [p._data for p in parents]
                 for parent, vjp in zip(parents, op.vjp):
                     if parent.requires_grad:  # e.g. no gradient for the image batch in x @ W
-                        grad = vjp(np, g, node.data, *inputs, *node.params)
-                        if grad.shape != parent.data.shape:
-                            grad = unbroadcast(grad, parent.data.shape)
-                        if parent.op is None and (grad is g or not grad.flags.writeable):
-                            grad = grad.copy()  # a leaf owns its grad: no aliasing, safe to edit in place
-                        parent.grad = grad if parent.grad is None else parent.grad + grad
+                        grad = vjp(np, g, node._data, *inputs, *node.params)
+                        data = parent._data
+                        if grad.__class__ is not np.ndarray or grad.dtype != data.dtype:
+                            grad = np.asarray(grad, dtype=data.dtype)  # a grad is an array of its tensor's dtype
+                        if grad.shape != data.shape:
+                            grad = unbroadcast(grad, data.shape)
+                        if parent.op is not None:
+                            parent.grad = grad if parent.grad is None else parent.grad + grad
+                        elif parent.grad is not None:
+                            parent.grad += grad  # in place: a leaf's grad is its own (below)
+                        else:
+                            # a leaf owns its grad: a view (g.T, a broadcast, g itself) would share memory
+                            # with another leaf's grad or the caller's array, and an in-place edit would hit both
+                            parent.grad = grad.copy() if grad is g or not grad.flags.owndata else grad
 
     def zero_grad(self) -> None:
         self.grad = None
 
     def detach(self) -> Tensor:
-        return Tensor(self.data)
+        """The same numbers (shared, as in PyTorch), cut from the graph."""
+        return Tensor.from_numpy(self.data)
 
     # --- conveniences ------------------------------------------------------
     @property
@@ -234,16 +282,47 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.sum(axis=keep, keepdims=True) if keep else grad
 
 
-def _as_array(data, dtype) -> np.ndarray:
+def _modified_message(tensor: Tensor, user: Tensor) -> str:
+    name = f"{tensor.label!r} " if tensor.label else ""
+    return (f"backward(): the tensor {name}of shape {tensor.shape} was changed (its .data assigned, e.g. by an "
+            f"optimizer step) after {user.op.name} used it, so this graph's gradients would mix old and new "
+            "values; run the forward pass again, then backward()")
+
+
+def _as_index(index: Tensor) -> np.ndarray:
+    """A Tensor as an index: a boolean one masks, a float one must hold whole numbers (Tensors hold floats)."""
+    data = index.data
+    if data.dtype.kind == "b":
+        return data
+    whole = data.astype(np.intp)
+    if not np.array_equal(whole, data):
+        raise IndexError(f"a Tensor index must hold whole numbers (or booleans, to mask); got {data!r:.60}")
+    return whole
+
+
+def _as_array(data, dtype, copy: bool = False) -> np.ndarray:
     """Lists and numbers become float32 (PyTorch's default); an ndarray keeps a
-    float dtype, so float64 stays available for gradient checks."""
+    float dtype, so float64 stays available for gradient checks. Booleans stay
+    booleans (a mask); anything complex is refused rather than silently made real."""
     if data is None or isinstance(data, (str, bytes)):
         raise TypeError(f"Tensor(data) needs numbers (an ndarray, a list or a number), got {data!r:.60}")
     if dtype is None:
-        float_array = isinstance(data, np.ndarray) and data.dtype.kind == "f"
-        dtype = data.dtype if float_array else np.float32
+        array = data if isinstance(data, np.ndarray) else np.asarray(data) if _all_bools(data) else None
+        kind = array.dtype.kind if array is not None else ""
+        dtype = array.dtype if kind in ("f", "b") else np.float32
+        if kind == "c":
+            raise TypeError(f"Tensor(data) needs real numbers, got a {array.dtype} array: take .real or abs() first")
+    elif isinstance(data, np.ndarray) and data.dtype.kind == "c":
+        raise TypeError(f"Tensor(data) needs real numbers, got a {data.dtype} array: take .real or abs() first")
     try:
-        return np.asarray(data, dtype=dtype)
+        return np.array(data, dtype=dtype) if copy else np.asarray(data, dtype=dtype)
     except (TypeError, ValueError):
         got = f"{type(data).__name__}: {data!r:.60}"
         raise TypeError(f"Tensor(data) needs numbers (an ndarray, a list or a number), got {got}") from None
+
+
+def _all_bools(data) -> bool:
+    """True for a bool or a (nested) non-empty list of bools: PyTorch makes those a bool tensor."""
+    if isinstance(data, (bool, np.bool_)):
+        return True
+    return isinstance(data, (list, tuple)) and len(data) > 0 and all(_all_bools(x) for x in data)

@@ -152,7 +152,8 @@ def test_tensor_construction_and_default_dtype():
     assert Tensor(np.ones(2)).dtype == np.float64  # an ndarray keeps its float dtype
     assert Tensor(np.ones(2, dtype=np.float32), dtype=np.float64).dtype == np.float64
     t = Tensor(np.ones((2, 3)), requires_grad=True, label="x")
-    assert Tensor(t).data is t.data and not Tensor(t).requires_grad
+    copy = Tensor(t)  # a copy, as torch.tensor(t): updating one must not change the other
+    assert copy.data is not t.data and np.array_equal(copy.data, t.data) and not copy.requires_grad
     assert "requires_grad=True" in repr(t) and "label='x'" in repr(t) and "float64" in repr(t)
     with pytest.raises(TypeError):
         Tensor("abc")

@@ -85,7 +85,7 @@ class Linear(Module):
 
     def forward(self, x) -> Tensor:
         if not isinstance(x, Tensor) or (x.dtype != self.weight.dtype and not x.requires_grad):
-            x = Tensor(np.asarray(x, dtype=self.weight.dtype))  # data in, in the layer's dtype (float32 stays fast)
+            x = Tensor.from_numpy(np.asarray(x, dtype=self.weight.dtype))  # data in, in the layer's dtype, no copy
         if x.ndim not in (1, 2) or x.shape[-1] != self.in_features:
             where = f"layer {self.name} " if self.name else ""
             raise ValueError(f"{where}{self!r} expects input of shape (batch, {self.in_features}), got {x.shape}: "
