@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -36,24 +37,29 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="train an MLP on MNIST with the Tensor engine")
-    train.add_argument("--preset", choices=PRESETS, default="seed",
+    train.add_argument("--preset", choices=PRESETS,
                        help="seed: 784-128-64-10 ReLU (default); 3b1b: 784-16-16-10 sigmoid")
     train.add_argument("--epochs", type=positive(int), help="default: the preset's (seed 10, 3b1b 20)")
     train.add_argument("--batch-size", type=positive(int), help="default: the preset's (seed 128, 3b1b 64)")
     train.add_argument("--lr", type=positive(float), help="peak learning rate, cosine-decayed epoch by epoch")
-    train.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
-    train.add_argument("--seed", type=positive(int, zero_ok=True), default=0)
-    train.add_argument("--dataset", choices=DATASETS, default="mnist")
+    # None for "not given", so that --resume can tell a repeated setting from a changed one; Config has the defaults
+    train.add_argument("--optimizer", choices=["sgd", "adam"], help="default sgd")
+    train.add_argument("--seed", type=positive(int, zero_ok=True), help="default 0")
+    train.add_argument("--dataset", choices=DATASETS, help="default mnist")
     train.add_argument("--data-dir", type=Path, help="read the IDX files from here (or set MICROGRAD_MNIST_DATA)")
-    train.add_argument("--out", type=Path, help="output folder (default runs/latest, or CKPT's folder with --resume)")
+    train.add_argument("--out", type=Path, help="output folder (default runs/latest, or CKPT's folder with --resume); "
+                       "locked while the run lasts, so a second run on it is refused")
     train.add_argument("--resume", type=Path, metavar="CKPT",
                        help="continue from OUT/checkpoint.npz, with the settings it was started with")
+    train.add_argument("--force", action="store_true",
+                       help="start afresh in an --out that holds another run's files, replacing them")
     train.add_argument("--quiet", action="store_true", help="no progress bar, one line per epoch")
 
     evaluate = commands.add_parser("evaluate", help="accuracy and per-class accuracy of a checkpoint")
     evaluate.add_argument("checkpoint", type=Path, metavar="CKPT")
     evaluate.add_argument("--data-dir", type=Path)
-    evaluate.add_argument("--confusion", type=Path, metavar="FILE", help="write the confusion matrix as CSV")
+    evaluate.add_argument("--confusion", type=Path, metavar="FILE",
+                          help="write the confusion matrix as CSV ('-': to standard output, the report to stderr)")
 
     predict = commands.add_parser("predict", help="classify one image of a digit")
     predict.add_argument("checkpoint", type=Path, metavar="CKPT")
@@ -69,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     backprop.add_argument("--all", action="store_true", help="print every step without asking")
     backprop.add_argument("--quiz", action="store_true", help="ask for each gradient before revealing it")
     backprop.add_argument("--frames", type=Path, metavar="DIR", help="write one picture per step")
-    backprop.add_argument("--html", type=Path, metavar="FILE", help="write one self-contained page of all steps")
+    backprop.add_argument("--html", type=Path, metavar="FILE",
+                          help="write one self-contained page of all steps ('-': to standard output)")
     backprop.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg", help="for --frames")
     backprop.add_argument("--mirror", metavar="NAME[i,j]", help="for seed-layer and 3b1b-digit: show one gradient "
                           "entry (e.g. W[2,1]) as the sum of the scalar engine's chain-rule terms")
@@ -102,31 +109,33 @@ def cmd_train(args) -> int:
     from . import data
     from .training import Config, train
 
+    data_dir = str(args.data_dir.resolve()) if args.data_dir is not None else None
+    given = {"preset": args.preset, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+             "optimizer": args.optimizer, "seed": args.seed, "dataset": args.dataset, "data_dir": data_dir}
+    given = {k: v for k, v in given.items() if v is not None}
     if args.resume is not None:
         from .checkpoint import CheckpointError, load
 
         saved = load(args.resume)[1].get("config")
         if not isinstance(saved, dict):
             raise CheckpointError(f"{args.resume} holds no training settings; start a new run without --resume")
-        # Repeating the original command with --resume added is fine; changing a setting is not.
-        given = {"preset": args.preset, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                 "optimizer": args.optimizer, "seed": args.seed, "dataset": args.dataset}
-        defaults = {"preset": "seed", "optimizer": "sgd", "seed": 0, "dataset": "mnist"}
-        changed = [f"--{k.replace('_', '-')} {v} (it was {saved.get(k)})" for k, v in given.items()
-                   if v is not None and v != defaults.get(k) and v != saved.get(k)]
+        # Repeating the original command with --resume added is fine; changing a setting is not. A setting the
+        # checkpoint does not record (an older file; data found in the usual places) it has no say about.
+        changed = [f"--{k.replace('_', '-')} {v} (it was {saved[k]})"
+                   for k, v in given.items() if saved.get(k) is not None and v != saved[k]]
         if changed:
             raise UserError(f"--resume continues {args.resume} with the settings it started with; "
                             f"drop {', '.join(changed)}")
         args.out = args.out or args.resume.parent
+        dataset, data_dir = saved.get("dataset", "mnist"), data_dir or saved.get("data_dir")
+    else:
+        dataset = given.get("dataset", Config.dataset)
     args.out = args.out or Path("runs/latest")
-    if args.out.exists() and not args.out.is_dir():
-        raise UserError(f"--out {args.out} is a file; give a folder")
-    cfg = Config(preset=args.preset, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                 optimizer=args.optimizer, seed=args.seed, dataset=args.dataset)
-    dataset = saved.get("dataset", args.dataset) if args.resume is not None else args.dataset
-    mnist = data.load(dataset, args.data_dir)
+    _output_folder(args.out, "--out")
+    cfg = Config(**given)
+    mnist = data.load(dataset, data_dir)
     progress = not args.quiet and sys.stderr.isatty()
-    metrics = train(cfg, mnist, args.out, resume=args.resume, progress=progress)
+    metrics = train(cfg, mnist, args.out, resume=args.resume, progress=progress, force=args.force)
     c = metrics["config"]
     arch = "-".join(map(str, c["sizes"]))
     print(f"test accuracy {metrics['test_accuracy']:.2%} on {len(mnist.test_labels):,} {dataset} test images "
@@ -138,7 +147,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from . import data
     from .checkpoint import load
-    from .files import atomic_write
+    from .files import STDOUT, atomic_write
     from .training import confusion_matrix, predict_proba
 
     model, meta, _ = load(args.checkpoint)
@@ -147,15 +156,19 @@ def cmd_evaluate(args) -> int:
     mnist = data.load(dataset, args.data_dir)
     predicted = predict_proba(model, mnist.test_images).argmax(axis=1)
     counts = confusion_matrix(predicted, mnist.test_labels)
+    to_stdout = args.confusion is not None and str(args.confusion) == STDOUT
+    report = sys.stderr if to_stdout else sys.stdout  # with --confusion -, standard output is the CSV alone
     print(f"{args.checkpoint}: test accuracy {(predicted == mnist.test_labels).mean():.2%} "
-          f"on {len(predicted):,} {dataset} test images")
+          f"on {len(predicted):,} {dataset} test images", file=report)
     for digit, row in enumerate(counts):
-        print(f"  class {digit}: {row[digit] / row.sum():.2%}  ({row[digit]}/{row.sum()})")
+        share = f"{row[digit] / row.sum():.2%}" if row.sum() else "no test images"
+        print(f"  class {digit}: {share}  ({row[digit]}/{row.sum()})", file=report)
     if args.confusion:
         lines = ["true\\predicted," + ",".join(map(str, range(10)))]
         lines += [f"{i}," + ",".join(map(str, row)) for i, row in enumerate(counts)]
-        atomic_write(args.confusion, lambda f: f.write(("\n".join(lines) + "\n").encode()))
-        print(f"confusion matrix (rows true, columns predicted) -> {args.confusion}")
+        atomic_write(args.confusion, lambda f: f.write(("\n".join(lines) + "\n").encode()), inputs=_inputs(args))
+        if not to_stdout:
+            print(f"confusion matrix (rows true, columns predicted) -> {args.confusion}")
     return 0
 
 
@@ -181,6 +194,9 @@ def cmd_backprop(args) -> int:
 
     if (args.demo is None) == (args.expr is None):
         raise UserError("give exactly one of a DEMO (" + ", ".join(GRAPHS) + ") or --expr \"...\"")
+    if _html_to_stdout(args) and (args.all or args.quiz or args.mirror):
+        raise UserError("--html - writes the page to standard output, so it takes no --all, --quiz or --mirror; "
+                        "give --html a file name to have both")
     if args.demo in TENSOR_GRAPHS:
         return _backprop_tensors(args)
     if args.mirror:
@@ -216,9 +232,12 @@ def cmd_backprop(args) -> int:
 
         if args.frames:
             paths = stepper_page.write_frames(root, frames, args.frames, args.format)
-            print(f"wrote {len(paths)} pictures to {args.frames}/ (step-001.{args.format} …)")
+            print(f"wrote {len(paths)} pictures to {args.frames}/ (step-001.{args.format} …)",
+                  file=sys.stderr if _html_to_stdout(args) else sys.stdout)
         if args.html:
             stepper_page.write(args.html, f"backprop: {title}", root, intro, frames)
+            if _html_to_stdout(args):
+                return 0
             print(f"wrote {args.html}: open it in a browser; ← → step through, click a node for its chain rule")
     if args.quiz:
         walkthrough.quiz(intro, frames, names[root], names)
@@ -230,6 +249,10 @@ def cmd_backprop(args) -> int:
     else:
         walkthrough.interactive(intro, frames)
     return 0
+
+
+def _html_to_stdout(args) -> bool:
+    return args.html is not None and str(args.html) == "-"
 
 
 def _backprop_tensors(args) -> int:
@@ -268,6 +291,8 @@ def _backprop_tensors(args) -> int:
         mirrors = {key: tensor_steps.mirror_text(m) for key, m in
                    tensor_steps.mirror_all(grads, demo.scalar_loss()).items()}
         stepper_page.write(args.html, f"backprop: {args.demo}", demo.loss, intro, frames, mirrors)
+        if _html_to_stdout(args):
+            return 0
         print(f"wrote {args.html}: open it in a browser; ← → step through, click any entry for its scalar mirror")
         if not (args.all or entry or args.quiz):
             return 0
@@ -309,7 +334,8 @@ def _three_b1b_demo(args):
         demo = three_b1b_digit(model, mnist.test_images[index], int(mnist.test_labels[index]))
     except ValueError as e:
         raise UserError(f"{args.checkpoint}: {e}") from None
-    print(f"(MNIST test image {index}, a {mnist.test_labels[index]})")
+    note = sys.stderr if _html_to_stdout(args) else sys.stdout  # with --html -, standard output is the page alone
+    print(f"(MNIST test image {index}, a {mnist.test_labels[index]})", file=note)
     return demo
 
 
@@ -344,6 +370,48 @@ def _check_takes_digits(model, path: Path) -> None:
                         "784 inputs (28×28 pixels) and 10 outputs (the classes)")
 
 
+# The files each command reads, by argument name, and what it writes: no output may replace an input.
+INPUTS = ("checkpoint", "image", "metrics", "resume")
+FILE_OUTPUTS = {"evaluate": ("confusion",), "backprop": ("html",), "plot": ("out",)}
+FOLDER_OUTPUTS = {"backprop": ("frames",), "demo": ("out",), "moons": ("out",)}  # and train's --out, once resolved
+
+
+def _inputs(args) -> list[Path]:
+    from .data import FILES
+
+    paths = [getattr(args, name) for name in INPUTS if getattr(args, name, None) is not None]
+    if getattr(args, "data_dir", None) is not None:
+        paths += [args.data_dir / f"{name}{gz}" for name in FILES for gz in ("", ".gz")]
+    return paths
+
+
+def _check_outputs(args) -> None:
+    """Before any work: every output file must be a regular file (or new, or '-') and none of the command's
+    inputs; every output folder a real folder."""
+    from .files import check_output
+
+    for name in FILE_OUTPUTS.get(args.command, ()):
+        if getattr(args, name, None) is not None:
+            check_output(getattr(args, name), _inputs(args))
+    for name in FOLDER_OUTPUTS.get(args.command, ()):
+        if getattr(args, name, None) is not None:
+            _output_folder(getattr(args, name), f"--{name}")
+
+
+def _output_folder(path: Path, option: str) -> None:
+    """A folder we may write into: new, or a folder itself (not a symbolic link to one, not a file)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode):
+        raise UserError(f"{option} {path} is a symbolic link; give a folder itself (it points to "
+                        f"{os.path.realpath(path)})")
+    if not stat.S_ISDIR(mode):
+        kind = "a file" if stat.S_ISREG(mode) else "not a regular file"
+        raise UserError(f"{option} {path} is {kind}, not a folder; give a folder")
+
+
 def cmd_moons(args) -> int:
     from .moons import train
 
@@ -360,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     from .expr import ExprError
     from .files import FileError
     from .images import ImageError
-    from .training import Diverged
+    from .training import Diverged, Terminated
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -370,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        _check_outputs(args)
         return handlers[args.command](args)
     except (UserError, DataError, CheckpointError, ImageError, ExprError, DrawError, FileError) as e:
         print(f"micrograd-mnist {args.command}: {e}", file=sys.stderr)
@@ -384,8 +453,8 @@ def main(argv: list[str] | None = None) -> int:
     except Diverged as e:
         print(f"micrograd-mnist {args.command}: diverged: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:  # training saved a checkpoint first; 128 + the signal, as a shell reports it
+        return 143 if isinstance(e, Terminated) else 130
 
 
 if __name__ == "__main__":

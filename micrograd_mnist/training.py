@@ -7,21 +7,26 @@ batches the interrupted one would have seen.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import math
+import os
 import signal
+import stat
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import checkpoint, optim
-from .data import MNIST
-from .files import atomic_write
+from .data import MNIST, DataError
+from .files import FileError, atomic_write, check_output, remove_stale_temps
 from .nn import MLP
 from .nn import functional as F
 from .tensor import no_grad
@@ -32,6 +37,9 @@ PRESETS = {
     "3b1b": dict(sizes=[784, 16, 16, 10], activation="sigmoid", epochs=20, batch_size=64, lr=0.3, weight_decay=2e-4),
 }
 VAL_SIZE = 5000
+MIN_TRAIN = 1000  # a small training set gives up validation images before training images
+PRODUCTS = ("checkpoint.npz", "model.npz", "metrics.json")  # what a run writes into its --out folder
+LOCK = ".lock"
 
 
 @dataclass
@@ -45,6 +53,7 @@ class Config:
     momentum: float = 0.9
     seed: int = 0
     dataset: str = "mnist"
+    data_dir: str | None = None  # the folder the data came from (absolute), None for the usual places
     sizes: list[int] = field(default_factory=list)
     activation: str = ""
 
@@ -65,8 +74,19 @@ class Diverged(Exception):
     """The loss became NaN or infinite."""
 
 
-def split(n: int, val_size: int = VAL_SIZE) -> tuple[np.ndarray, np.ndarray]:
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, honoured like Ctrl-C (a checkpoint at the next batch boundary); the CLI exits 143, not 130."""
+
+
+def validation_size(n: int) -> int:
+    """How many of `n` training images to hold out: VAL_SIZE, fewer on a small set so that MIN_TRAIN
+    (or five sixths of a set under 1.2 * MIN_TRAIN) remain to train on."""
+    return min(VAL_SIZE, max(n // 6, n - MIN_TRAIN))
+
+
+def split(n: int, val_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Train and validation indices: a fixed split, the same for every seed."""
+    val_size = validation_size(n) if val_size is None else val_size
     order = np.random.default_rng(0).permutation(n)
     return np.sort(order[val_size:]), np.sort(order[:val_size])
 
@@ -122,14 +142,100 @@ class Progress:
 
 
 def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
-          log: Callable[[str], None] = print, progress: bool = True) -> dict:
+          log: Callable[[str], None] = print, progress: bool = True, force: bool = False) -> dict:
     """Train, writing OUT/checkpoint.npz each epoch, OUT/model.npz and OUT/metrics.json at the end.
 
-    Ctrl-C saves a checkpoint at the next batch boundary and re-raises KeyboardInterrupt;
-    a NaN/inf loss raises Diverged without touching the last good checkpoint.
+    OUT is locked for the whole run (OUT/.lock), so two runs never mix their files; a folder that holds
+    another run's files is refused unless `force` (continuing a run in its own folder is fine).
+    Ctrl-C or SIGTERM saves a checkpoint at the next batch boundary and raises KeyboardInterrupt (Terminated
+    for SIGTERM); a NaN/inf loss raises Diverged without touching the last good checkpoint.
     """
+    out = Path(out)
+    val_size = validation_size(len(data.train_images))
+    if val_size < 1 or len(data.test_labels) == 0:
+        raise DataError(f"the data has {len(data.train_images):,} training and {len(data.test_labels):,} test "
+                        "images; training needs at least 6 training images (one of them held out for validation) "
+                        "and 1 test image")
     out.mkdir(parents=True, exist_ok=True)
-    train_idx, val_idx = split(len(data.train_images))
+    with run_lock(out):
+        remove_stale_temps(out, PRODUCTS)  # a run killed mid-write left them; the lock says none is being written
+        check_out(out, resume, force)
+        return _train(cfg, data, out, resume, log, progress, split(len(data.train_images), val_size))
+
+
+def check_out(out: Path, resume: Path | None = None, force: bool = False) -> None:
+    """Refuse, before any work, an OUT whose files we could not replace (a FIFO, a symlink, ...), or one that
+    holds another run's files, unless `force` or this run continues from a checkpoint in OUT itself."""
+    for name in PRODUCTS:
+        check_output(out / name)
+    found = [name for name in PRODUCTS if (out / name).exists()]
+    own = resume is not None and _same_folder(Path(resume).parent, out)
+    if found and not force and not own:
+        resumable = "checkpoint.npz" in found and "model.npz" not in found
+        hint = f", continue it with --resume {out / 'checkpoint.npz'}" if resumable else ""
+        raise FileError(f"{out} already holds a run ({', '.join(found)}); give another --out{hint}, "
+                        "or add --force to replace it")
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+@contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold OUT/.lock (flock) while the block runs, or refuse at once with FileError if another process
+    holds it. The kernel releases a flock when its process dies, so a killed run never blocks the next."""
+    path = out / LOCK
+    while True:
+        fd = _open_lock(path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise FileError(f"{out} is in use by another `micrograd-mnist train` (pid {pid}); wait for it to "
+                            "finish, or give another --out") from None
+        if _same_inode(fd, path):
+            break
+        os.close(fd)  # the holder removed the file between our open and our flock: lock the one there now
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        if _same_inode(fd, path):
+            os.unlink(path)  # before closing, so no other run can have locked this file meanwhile
+        os.close(fd)
+
+
+def _open_lock(path: Path) -> int:
+    not_ours = FileError(f"refusing {path}: it is not a regular file, so not our lock file; remove it or give "
+                         "another --out")
+    try:  # O_NOFOLLOW: a symlink fails (ELOOP), as do a socket (ENXIO) and a folder (EISDIR)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        if e.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            raise not_ours from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or a device opens
+        os.close(fd)
+        raise not_ours
+    return fd
+
+
+def _same_inode(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+    except FileNotFoundError:
+        return False
+
+
+def _train(cfg: Config, data: MNIST, out: Path, resume: Path | None, log: Callable[[str], None], progress: bool,
+           indices: tuple[np.ndarray, np.ndarray]) -> dict:
+    train_idx, val_idx = indices
     if resume is not None:
         model, meta, optimizer_state = checkpoint.load(resume)
         if "resume" not in meta:
@@ -171,7 +277,7 @@ def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
             try:
                 for step in range(state["step"], steps):
                     if stop.requested:
-                        raise KeyboardInterrupt
+                        raise stop.interruption()
                     batch = order[step * B:(step + 1) * B]
                     loss = F.cross_entropy(model(data.train_images[batch]), data.train_labels[batch])
                     value = float(loss.data)
@@ -207,44 +313,78 @@ def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
             save_state(out / "checkpoint.npz")
             log(f"epoch {epoch + 1:2d}/{cfg.epochs}  loss {metrics['train_loss'][-1]:.4f}  "
                 f"val {metrics['val_accuracy'][-1]:.2%}  {seconds:.1f} s  {n / seconds:,.0f} img/s")
+        if stop.requested:  # asked during the last epoch's validation: its checkpoint is saved, stop there
+            log(f"interrupted: {out / 'checkpoint.npz'} holds all {cfg.epochs} epochs; finish with "
+                f"--resume {out / 'checkpoint.npz'}")
+            raise stop.interruption()
 
     predicted = predict_proba(model, data.test_images).argmax(axis=1)
     confusion = confusion_matrix(predicted, data.test_labels)
+    per_class, notes = [], []
+    for k, row in enumerate(confusion):
+        per_class.append(float(row[k] / row.sum()) if row.sum() else None)
+        if not row.sum():
+            notes.append(f"per_class_accuracy[{k}] is null: the test set has no images of class {k}")
     metrics |= {
         "test_accuracy": float((predicted == data.test_labels).mean()),
-        "per_class_accuracy": (confusion.diagonal() / confusion.sum(axis=1)).tolist(),
+        "per_class_accuracy": per_class,
         "epochs": cfg.epochs,
         "parameters": model.num_parameters(),
         "config": asdict(cfg),
     }
+    if notes:
+        metrics["notes"] = notes
     checkpoint.save(out / "model.npz", model, {"config": asdict(cfg)})
     write_json(out / "metrics.json", metrics)
     return metrics
 
 
 class ctrl_c_at_batch_boundaries:
-    """Turn the first Ctrl-C into a request that the loop honours between batches, so a
-    checkpoint never holds weights from one batch and a counter from another. A second
-    Ctrl-C interrupts at once. Signals can only be caught in the main thread; elsewhere
-    this does nothing."""
+    """Turn the first Ctrl-C (or SIGTERM) into a request that the loop honours between batches, so a
+    checkpoint never holds weights from one batch and a counter from another. A second one interrupts
+    at once. Signals can only be caught in the main thread; elsewhere this does nothing."""
 
     requested = False
+    signum = signal.SIGINT
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __enter__(self) -> ctrl_c_at_batch_boundaries:
-        self.previous = None
+        self.previous = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+            self.signum = signum
+            raise self.interruption()
+        self.requested, self.signum = True, signum
+
+    def interruption(self) -> KeyboardInterrupt:
+        """What the request raises: Terminated for SIGTERM (exit 143), KeyboardInterrupt for Ctrl-C (130)."""
+        return Terminated() if self.signum == signal.SIGTERM else KeyboardInterrupt()
 
     def __exit__(self, *exc) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for s, previous in self.previous.items():
+            signal.signal(s, previous)
 
 
 def write_json(path: Path, obj: dict) -> None:
-    atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
+    """Always valid JSON: a NaN or infinity becomes null, and a line in obj's "notes" says where it was."""
+    notes: list[str] = []
+    clean = _finite(obj, "", notes)
+    if notes:
+        clean["notes"] = [*clean.get("notes", []), *notes]
+    text = json.dumps(clean, indent=2, allow_nan=False)
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def _finite(obj, where: str, notes: list[str]):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        notes.append(f"{where} is null: it was {obj}")
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v, f"{where}.{k}" if where else str(k), notes) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v, f"{where}[{i}]", notes) for i, v in enumerate(obj)]
+    return obj

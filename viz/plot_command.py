@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 
@@ -28,6 +29,8 @@ KINDS = {
 
 NEEDS_CHECKPOINT = ("weights", "confusion", "mistakes")
 TAKES_NO_CHECKPOINT = ("vanishing",)
+METRICS_LIMIT = 16 * 2**20  # bytes; a real metrics.json is a few kilobytes
+MAX_EPOCHS = 100_000  # more points than any run has, fewer than would make the picture slow to draw
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from micrograd_mnist import checkpoint, data
+    from micrograd_mnist.files import check_output
 
     from .plots import _format, architecture, confusion, curves, digit, mistakes, separability, vanishing, weights
 
@@ -66,10 +70,13 @@ def run(args: argparse.Namespace) -> int:
         raise PlotError(f"plot {kind} needs a checkpoint: micrograd-mnist plot {kind} RUN/model.npz")
     if kind in TAKES_NO_CHECKPOINT and args.checkpoint is not None:
         raise PlotError(f"plot {kind} draws fresh networks at initialization; it takes no CKPT")
+    metrics_path = _metrics_path(args) if kind == "curves" else None
+    check_output(out, [p for p in (args.checkpoint, metrics_path) if p is not None])  # never replace an input
 
     model = meta = None
     if args.checkpoint is not None and kind != "curves":
         model, meta, _ = checkpoint.load(args.checkpoint)
+        _check_shape(kind, model.sizes, args.checkpoint)
 
     def test_set() -> tuple[np.ndarray, np.ndarray]:
         dataset = (meta or {}).get("config", {}).get("dataset", "mnist")
@@ -79,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if kind == "weights":
         weights(model, out)
     elif kind == "curves":
-        curves(_read_metrics(args), out)
+        curves(_read_metrics(metrics_path), out)
     elif kind in ("confusion", "mistakes"):
         from micrograd_mnist.training import confusion_matrix, predict_proba
 
@@ -105,22 +112,76 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_metrics(args: argparse.Namespace) -> dict:
+def _check_shape(kind: str, sizes: list[int], path: Path) -> None:
+    """The pictures of a digit classifier need 28x28 inputs (and, to count its answers, 10 outputs)."""
+    needs = {"weights": (784, None), "confusion": (784, 10), "mistakes": (784, 10)}.get(kind)
+    if needs is None:
+        return
+    inputs, outputs = needs
+    if sizes[0] != inputs or (outputs is not None and sizes[-1] != outputs):
+        want = "784 inputs (28×28 pixels)" + (" and 10 outputs (the classes)" if outputs else "")
+        raise PlotError(f"{path} is a {'-'.join(map(str, sizes))} network; plot {kind} needs {want}")
+
+
+def _metrics_path(args: argparse.Namespace) -> Path:
     if args.metrics is not None:
-        path = Path(args.metrics)
-    elif args.checkpoint is not None:
-        path = Path(args.checkpoint).parent / "metrics.json"
-    else:
-        raise PlotError("plot curves needs a metrics.json: give RUN/model.npz (metrics.json beside it is used) "
-                         "or --metrics FILE")
+        return Path(args.metrics)
+    if args.checkpoint is not None:
+        return Path(args.checkpoint).parent / "metrics.json"
+    raise PlotError("plot curves needs a metrics.json: give RUN/model.npz (metrics.json beside it is used) "
+                     "or --metrics FILE")
+
+
+def _read_metrics(path: Path) -> dict:
+    """metrics.json as training writes it, checked: a bounded regular file, and every field curves reads of the
+    right type, so a damaged or foreign file is one line and not a traceback halfway through drawing."""
+    from micrograd_mnist.files import read_input
+
     try:
-        metrics = json.loads(path.read_text())
+        metrics = json.loads(read_input(path, METRICS_LIMIT, "metrics.json"))
     except FileNotFoundError:
         raise PlotError(f"no metrics file at {path}: training writes it at the end of a run as "
                          "OUT/metrics.json") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PlotError(f"{path} is not a readable metrics.json ({e})") from None
+    except IsADirectoryError:
+        raise PlotError(f"{path} is a folder; give the metrics.json in it") from None
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON, bad UTF-8, a 5,000-digit number
+        detail = "nested too deeply" if isinstance(e, RecursionError) else e
+        raise PlotError(f"{path} is not a readable metrics.json ({detail})") from None
+    written_by = "give the metrics.json that `micrograd-mnist train` writes"
     if not isinstance(metrics, dict):
         raise PlotError(f"{path} is not a metrics.json written by `micrograd-mnist train`")
+    for key in ("train_loss", "val_accuracy"):
+        values = metrics.get(key)
+        if not isinstance(values, list) or not values:
+            raise PlotError(f"{path} has no {key!r} list; {written_by}")
+        if len(values) > MAX_EPOCHS:
+            raise PlotError(f"{path}: {key!r} has {len(values):,} entries, more than {MAX_EPOCHS:,} epochs; "
+                             f"{written_by}")
+        if not all(v is None or _number(v) for v in values):  # null: a value training could not give (notes say)
+            raise PlotError(f"{path}: {key!r} must be a list of numbers; {written_by}")
+    if metrics.get("test_accuracy") is not None and not _number(metrics["test_accuracy"]):
+        raise PlotError(f"{path}: 'test_accuracy' must be a number; {written_by}")
+    if not _config_ok(metrics.get("config")):
+        raise PlotError(f"{path}: 'config' is not a training configuration; {written_by}")
     return metrics
 
+
+def _number(v) -> bool:
+    """A finite JSON number (json.loads also reads NaN and Infinity; a bool is an int to Python)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return abs(v) < 1e300 if isinstance(v, int) else math.isfinite(v)
+
+
+def _config_ok(config) -> bool:
+    """What curves reads of the config, to title the picture: sizes (a list of layer widths), activation, preset."""
+    if config is None:
+        return True
+    if not isinstance(config, dict):
+        return False
+    sizes = config.get("sizes")
+    if sizes is not None and not (isinstance(sizes, list) and len(sizes) <= 64
+                                  and all(_number(n) and isinstance(n, int) and n > 0 for n in sizes)):
+        return False
+    return all(config.get(k) is None or (isinstance(config[k], str) and len(config[k]) <= 100)
+               for k in ("activation", "preset"))
