@@ -5,6 +5,8 @@
    classes, alternating step by step. Prints ms per step and the speed-up.
 2. Backward through a long chain: per-node cost at 1,000,000 nodes against
    10,000 nodes (recursion-free and linear if the ratio stays near 1).
+3. Building and backpropagating a chain, per node, at 10,000 and 1,000,000
+   nodes, with the cycle collector running and inside `graph.building()`.
 
 Run: `make bench` or `python benchmarks/scalar.py [--steps N]`.
 """
@@ -12,11 +14,13 @@ Run: `make bench` or `python benchmarks/scalar.py [--steps N]`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import statistics
 import time
 
 from micrograd_mnist import Value
+from micrograd_mnist.graph import building
 from micrograd_mnist.moons import make_model, make_moons, step
 
 
@@ -67,9 +71,36 @@ def chains() -> None:
           f"-> ratio {big / small:.2f} (goal <= 2)")
 
 
+def chain_build_and_backward(n: int, paused: bool) -> tuple[float, float]:
+    """Seconds per node to build v = v * c, n times, and to backprop through it; inside building() if paused."""
+    gc.collect()
+    with building() if paused else contextlib.nullcontext():
+        t = time.perf_counter()
+        c = Value(1.0000001, label="c")
+        v = Value(1.0, label="x")
+        for _ in range(n):
+            v = v * c
+        built = time.perf_counter()
+        v.backward()
+        done = time.perf_counter()
+        del v  # freed here, inside the block, as in a training step
+    return (built - t) / n, (done - built) / n
+
+
+def building_chains() -> None:
+    for n, repeats in ((10_000, 5), (1_000_000, 2)):
+        for paused in (False, True):
+            build, backward = min((chain_build_and_backward(n, paused) for _ in range(repeats)), key=sum)
+            state = "paused" if paused else "running"
+            ns = [round(t * 1e9) for t in (build, backward, build + backward)]
+            print(f"chain build + backward, {n:>9,} nodes, collector {state}: "
+                  f"build {ns[0]:4d} + backward {ns[1]:4d} = {ns[2]:4d} ns/node")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20, help="demo steps per engine (default 20)")
     args = parser.parse_args()
     demo_steps(args.steps)
     chains()
+    building_chains()

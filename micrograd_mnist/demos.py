@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import nn
-from .graph import toposort
+from .graph import building, toposort
 from .nn import functional as F
 from .nn import scalar
 from .tensor import Tensor
@@ -150,16 +150,17 @@ def three_b1b_digit(model: nn.MLP, image: np.ndarray, label: int) -> TensorDemo:
     loss.label = "L"
 
     def scalar_loss() -> Value:  # the same weights as Values (nn.scalar), the same digit, the same loss
-        mirror = scalar.MLP(net.sizes, net.activation)
-        mirror.load_state_dict(net.state_dict())
-        for k, layer in enumerate([m for m in mirror.layers if isinstance(m, scalar.Linear)], start=1):
-            for i, row in enumerate(layer.weight):
-                for j, w in enumerate(row):
-                    w.label = f"W{k}[{i},{j}]"
-            for j, b in enumerate(layer.bias):
-                b.label = f"b{k}[{j}]"
-        pixels = [Value(float(p), f"X[0,{i}]") for i, p in enumerate(np.ravel(image))]
-        out = scalar.cross_entropy(mirror(pixels), int(label))
+        with building():  # some 40,000 Values: no cycle collector walking them as they are made
+            mirror = scalar.MLP(net.sizes, net.activation)
+            mirror.load_state_dict(net.state_dict())
+            for k, layer in enumerate([m for m in mirror.layers if isinstance(m, scalar.Linear)], start=1):
+                for i, row in enumerate(layer.weight):
+                    for j, w in enumerate(row):
+                        w.label = f"W{k}[{i},{j}]"
+                for j, b in enumerate(layer.bias):
+                    b.label = f"b{k}[{j}]"
+            pixels = [Value(float(p), f"X[0,{i}]") for i, p in enumerate(np.ravel(image))]
+            out = scalar.cross_entropy(mirror(pixels), int(label))
         out.label = "L"
         return out
 
@@ -237,13 +238,14 @@ def demo_single_neuron(d: Demo, digit: np.ndarray | None = None) -> None:
     # The same neuron with 784 inputs, one per pixel of a digit: its graph folds into a Σ node.
     pixels = digit if digit is not None else _synthetic_digit()
     rng = np.random.default_rng(0)
-    ws = [Value(float(v), f"w{i}") for i, v in enumerate(rng.normal(0, 0.05, 784))]
-    xs = [Value(float(p), f"x{i}") for i, p in enumerate(pixels)]
-    y_hat = sum((wi * xi for wi, xi in zip(ws, xs)), Value(0.1, "b"))
-    y_hat.label = "ŷ"
-    loss = (y_hat - 1.0) ** 2
-    loss.label = "L"
-    loss.backward()
+    with building():  # 3,000 Values
+        ws = [Value(float(v), f"w{i}") for i, v in enumerate(rng.normal(0, 0.05, 784))]
+        xs = [Value(float(p), f"x{i}") for i, p in enumerate(pixels)]
+        y_hat = sum((wi * xi for wi, xi in zip(ws, xs)), Value(0.1, "b"))
+        y_hat.label = "ŷ"
+        loss = (y_hat - 1.0) ** 2
+        loss.label = "L"
+        loss.backward()
     hand = [2 * (y_hat.data - 1.0) * xi.data for xi in xs]
     worst = max(abs(h - wi.grad) for h, wi in zip(hand, ws))
     d.log(f"784 inputs: ŷ = Σ wᵢ·xᵢ + b = {y_hat.data:.4f}; dL/dwᵢ = dL/dŷ · xᵢ for all 784 weights, "

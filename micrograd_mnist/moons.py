@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import nn
+from .graph import building
 from .nn import scalar
 from .tensor import Tensor, no_grad
 from .value import Value
@@ -90,10 +91,11 @@ def train(steps: int = 100, seed: int = 1, log: Callable[[str], None] = print, o
     X, y = make_moons(100, seed=seed)
     model = make_model(seed=seed)
     accuracy = 0.0
-    for k in range(steps):
-        total, accuracy = step(model, X, y, k, steps)
-        if k % 10 == 0 or k == steps - 1:
-            log(f"step {k:3d}  loss {total:.4f}  accuracy {accuracy:.0%}")
+    with building():  # each step builds a graph of some 70,000 Values: no cycle collector walking it
+        for k in range(steps):
+            total, accuracy = step(model, X, y, k, steps)
+            if k % 10 == 0 or k == steps - 1:
+                log(f"step {k:3d}  loss {total:.4f}  accuracy {accuracy:.0%}")
     if out is not None:
         from viz import plots  # only now: training needs no matplotlib
 

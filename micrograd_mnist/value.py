@@ -10,7 +10,7 @@ from __future__ import annotations
 from numbers import Real
 
 from . import ops
-from .graph import no_cycle_collection, toposort
+from .graph import building, toposort
 from .ops import SCALAR
 
 
@@ -81,7 +81,7 @@ class Value:
         PyTorch, a leaf's grad keeps accumulating across calls (zero them
         between steps); intermediate nodes start from zero on every call.
         """
-        with no_cycle_collection():
+        with building():  # graphs are acyclic: the cycle collector's passes over them are pure overhead
             order = toposort(self)
             for node in order:
                 if node.op is not None:

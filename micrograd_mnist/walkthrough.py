@@ -29,7 +29,7 @@ from .backprop import (
     taught,
     where,
 )
-from .graph import toposort
+from .graph import building, toposort
 from .value import Value
 
 
@@ -37,7 +37,8 @@ def frames(root: Value) -> tuple[str, list[Frame]]:
     """Run backprop step by step, capturing each step's text as it happens (the grads change every step)."""
     names = Names(root)
     leaves = [n for n in toposort(root) if n.op is None and n.label]
-    return forward_text(root, names), [Frame(s, step_text(s, names, names[root], leaves)) for s in steps(root)]
+    with building():  # here, not in the generator `steps`: paused only while this loop runs, never between yields
+        return forward_text(root, names), [Frame(s, step_text(s, names, names[root], leaves)) for s in steps(root)]
 
 
 def interactive(intro: str, fs: list[Frame], read: Callable[[str], str] = input,
