@@ -48,14 +48,30 @@ class Optimizer:
                 if buf is not None} | {"t": np.asarray(getattr(self, "t", 0))}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Take back what state_dict gave; ValueError, leaving the optimizer as it was, for a name this
+        optimizer does not keep, a buffer not shaped like its parameter or not finite, or a bad step count."""
+        n = len(self.params)
+        unknown = sorted(set(state) - {f"{name}.{i}" for name in self.STATE for i in range(n)} - {"t"})
+        if unknown:  # e.g. SGD's buffers given to Adam: silently dropping them would change the run
+            raise ValueError(f"optimizer state {', '.join(unknown[:3])} is not kept by {type(self).__name__}")
         for name in self.STATE:
-            setattr(self, name, [state.get(f"{name}.{i}") for i in range(len(self.params))])
-            for i, buf in enumerate(getattr(self, name)):
-                if buf is not None and buf.shape != np.shape(self.params[i].data):
-                    raise ValueError(f"optimizer state {name}.{i} has shape {buf.shape}, "
+            for i in range(n):
+                buf = state.get(f"{name}.{i}")
+                if buf is None:
+                    continue
+                array = np.asarray(buf)
+                if array.shape != np.shape(self.params[i].data):
+                    raise ValueError(f"optimizer state {name}.{i} has shape {array.shape}, "
                                      f"the parameter has {np.shape(self.params[i].data)}")
+                if array.dtype.kind != "f" or not np.isfinite(array).all():
+                    raise ValueError(f"optimizer state {name}.{i} must hold finite floating-point numbers")
+        t = np.asarray(state.get("t", 0))
+        if t.shape != () or t.dtype.kind not in "iu" or t < 0:
+            raise ValueError(f"optimizer state t (the step count) must be an integer >= 0, got {t.tolist()!r:.40}")
+        for name in self.STATE:
+            setattr(self, name, [state.get(f"{name}.{i}") for i in range(n)])
         if hasattr(self, "t"):
-            self.t = int(state.get("t", 0))
+            self.t = int(t)
 
 
 def _copy(g):

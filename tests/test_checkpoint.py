@@ -66,7 +66,11 @@ def one_line_error(path: Path, one_line: bool = True) -> str:
 def test_round_trip_keeps_weights_meta_and_optimizer_state(tmp_path, kind):
     model = small_model()
     opt = trained_optimizer(model, kind)
-    meta = {"config": {"seed": 7, "sizes": SIZES}, "resume": {"epoch": 2, "step": 3, "loss_sum": 0.1 + 0.2}}
+    config = {"preset": "seed", "epochs": 3, "batch_size": 4, "lr": 0.1, "weight_decay": 0.0, "optimizer": kind,
+              "momentum": 0.9, "seed": 7, "dataset": "mnist", "sizes": SIZES, "activation": "tanh"}
+    metrics = {"train_loss": [2.5, 1.25], "val_accuracy": [0.5, 0.75], "epoch_seconds": [1.0, 2.0]}
+    meta = {"config": config, "resume": {"epoch": 2, "step": 3, "loss_sum": 0.1 + 0.2, "seconds": 0.5,
+                                         "metrics": metrics}}
     checkpoint.save(tmp_path / "c.npz", model, meta, opt.state_dict())
 
     loaded, loaded_meta, loaded_state = checkpoint.load(tmp_path / "c.npz")
