@@ -107,9 +107,8 @@ def _decode(file, path: str | Path):
     except UnidentifiedImageError:
         raise ImageError(f"can't read {path}: it is not a picture in a format we read "
                          f"({', '.join(FORMATS)}), or a damaged one; {FORMAT_HINT}") from None
-    except Image.DecompressionBombError:
-        raise ImageError(f"{path} declares more pixels than Pillow will decode, far more than the "
-                         f"{MAX_PIXELS // 1_000_000} megapixels a picture of a digit needs; "
+    except Image.DecompressionBombError as e:  # raised by Image.open itself, before we see the size
+        raise ImageError(f"can't read {path}: Pillow refuses it as too large ({e}); "
                          f"scale it down or crop it to the digit") from None
     except Exception as e:  # see the docstring: any failure in there is the file's
         reason = " ".join(str(e).split()) or type(e).__name__
