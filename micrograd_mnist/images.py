@@ -139,23 +139,25 @@ def _to_gray(image, orientation: int, path: str | Path) -> np.ndarray:
 
     mode = image.mode
     full_scale = 65535.0 if mode in _SIXTEEN_BIT else None if mode in ("I", "F") else 255.0
-    # Into a mode that reduce can average (it can't 1, P or I;16), premultiplied where there is
-    # transparency, so that averaging doesn't mix in the colour hidden under transparent pixels.
-    if mode in _SIXTEEN_BIT:
-        image = image.convert("I")  # I keeps every 16-bit value; convert("L") would clip them at 255
-    elif mode in ("LA", "La", "PA", "RGBA", "RGBa"):
-        image = image.convert("La" if mode in ("LA", "La") else "RGBa")
-    elif "transparency" in image.info:  # a palette or colour key marks some pixels transparent
-        image = image.convert("RGBA").convert("RGBa")
-    elif mode in ("1", "P"):
-        image = image.convert("L")
     factor = math.ceil(max(image.size) / WORK_SIDE)
     try:
+        # Into a mode that reduce can average (it can't 1, P or I;16), premultiplied where there is
+        # transparency, so that averaging doesn't mix in the colour hidden under transparent pixels.
+        if mode in _SIXTEEN_BIT:
+            image = image.convert("I")  # I keeps every 16-bit value; convert("L") would clip them at 255
+        elif mode in ("I", "F"):
+            pass  # averaged as they are, scaled below
+        elif mode in ("LA", "La", "PA", "RGBA", "RGBa"):
+            image = image.convert("La" if mode in ("LA", "La") else "RGBa")
+        elif "transparency" in image.info:  # a palette or colour key marks some pixels transparent
+            image = image.convert("RGBA").convert("RGBa")
+        elif mode in ("1", "P"):
+            image = image.convert("L")
         if factor > 1:
             image = image.reduce(factor)
         if image.mode not in ("I", "F", "La", "RGBa", "L"):
             image = image.convert("L")
-    except ValueError:  # a mode Pillow can neither average nor make gray (LAB, say)
+    except ValueError:  # a mode Pillow can't average or make gray (LAB, say)
         raise ImageError(f"can't read {path}: Pillow can't turn its {mode} pixels into gray; {FORMAT_HINT}") from None
     method = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
               5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
