@@ -554,6 +554,10 @@ def test_a_test_digit_a_neuron_and_what_the_digit_wants(browser, served, viewpor
     n = inspect.neuron(model, digits.test_images[0], 1, 5)
     assert f"activation = σ(z) = {n['activation']:.3f}" in page.locator("#neuron-body").text_content()
     assert page.locator("ol.pushes li").count() == len(n["top"])
+    neuron.click()  # again: let go of it
+    assert page.locator("#neuron-title").text_content() == "Click a neuron" and not pattern.is_visible()
+    neuron.click()
+    pattern.wait_for()
 
     page.locator("#want-label").select_option("3")
     page.locator("#wants").click()
