@@ -223,11 +223,12 @@ def _parameter_shapes(sizes: list[int]) -> dict[str, tuple[int, ...]]:
 
 def _optimizer_arrays(optimizer: str | None, shapes: list[tuple[int, ...]]) -> dict[str, tuple[str, tuple]]:
     """The optimizer state arrays a checkpoint may hold, name -> (dtype kinds, shape): a buffer per parameter
-    for each of the optimizer's buffers (any optimizer's when the header names none), and Adam's step count t,
-    one integer for all parameters (SGD writes t = 0 too). Integer arrays are step counts, so never negative."""
+    for each of the optimizer's buffers (any optimizer's when the header names none), and Adam's step counts t,
+    one integer per parameter (SGD keeps none; an older SGD file's t = 0 is allowed and ignored).
+    Integer arrays are step counts, so never negative."""
     states = OPTIMIZERS[optimizer].STATE if optimizer else {s for o in OPTIMIZERS.values() for s in o.STATE}
     arrays = {f"{name}.{i}": ("f", shape) for name in states for i, shape in enumerate(shapes)}
-    arrays["t"] = ("iu", ())
+    arrays["t"] = ("iu", (len(shapes),) if optimizer == "adam" else ())  # Adam: one count per parameter
     return arrays
 
 

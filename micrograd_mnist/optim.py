@@ -44,8 +44,9 @@ class Optimizer:
 
     # Buffers (momentum, Adam's moments) by name, so a checkpoint can hold them as plain arrays.
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {f"{name}.{i}": np.asarray(buf) for name in self.STATE for i, buf in enumerate(getattr(self, name))
-                if buf is not None} | {"t": np.asarray(getattr(self, "t", 0))}
+        state = {f"{name}.{i}": np.asarray(buf) for name in self.STATE for i, buf in enumerate(getattr(self, name))
+                 if buf is not None}
+        return state | ({"t": np.array(self.t, dtype=np.int64)} if hasattr(self, "t") else {})
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Take back what state_dict gave; ValueError, leaving the optimizer as it was, for a name this
@@ -65,13 +66,15 @@ class Optimizer:
                                      f"the parameter has {np.shape(self.params[i].data)}")
                 if array.dtype.kind != "f" or not np.isfinite(array).all():
                     raise ValueError(f"optimizer state {name}.{i} must hold finite floating-point numbers")
-        t = np.asarray(state.get("t", 0))
-        if t.shape != () or t.dtype.kind not in "iu" or t < 0:
-            raise ValueError(f"optimizer state t (the step count) must be an integer >= 0, got {t.tolist()!r:.40}")
+        if hasattr(self, "t"):  # SGD keeps no step count (a file from before may hold t = 0: ignored)
+            t = np.asarray(state.get("t", np.zeros(n, np.int64)))
+            if t.shape != (n,) or t.dtype.kind not in "iu" or (t < 0).any():
+                raise ValueError(f"optimizer state t (each parameter's step count) must be {n} integers >= 0, "
+                                 f"got {t.tolist()!r:.40}")
         for name in self.STATE:
             setattr(self, name, [state.get(f"{name}.{i}") for i in range(n)])
         if hasattr(self, "t"):
-            self.t = int(t)
+            self.t = [int(steps) for steps in t]
 
 
 def _copy(g):
@@ -87,6 +90,8 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, nesterov: bool = False) -> None:
         super().__init__(params, lr)
         self.momentum, self.nesterov = self._check("momentum", momentum, 0.0), nesterov
+        if nesterov and not momentum:  # Nesterov looks ahead along the momentum: without one it is plain SGD
+            raise ValueError("SGD(nesterov=True) needs momentum > 0, e.g. momentum=0.9")
         self.weight_decay = self._check("weight_decay", weight_decay, 0.0)
         self.buffers: list = [None] * len(self.params)
 
@@ -116,20 +121,20 @@ class Adam(Optimizer):
         self.eps, self.weight_decay = self._check("eps", eps, 0.0), self._check("weight_decay", weight_decay, 0.0)
         self.m: list = [None] * len(self.params)
         self.v: list = [None] * len(self.params)
-        self.t = 0
+        # Steps per parameter, as torch.optim keeps them: a parameter that first gets a gradient late
+        # (a frozen layer thawed) starts its bias correction at step 1, not at the others' count.
+        self.t: list[int] = [0] * len(self.params)
 
     def step(self) -> None:
-        self.t += 1
         b1, b2 = self.betas
-        step_size = self.lr / (1 - b1 ** self.t)
-        v_scale = 1 / (1 - b2 ** self.t)
         for i, p, g in self._gradients():
             if self.m[i] is None:
                 self.m[i], self.v[i] = g * 0, g * 0  # fresh zeros of g's shape and dtype
-            m, v = self.m[i], self.v[i]
+            self.t[i] += 1
+            t, m, v = self.t[i], self.m[i], self.v[i]
             m *= b1
             m += (1 - b1) * g
             v *= b2
             v += (1 - b2) * g * g
-            self.m[i], self.v[i] = m, v
-            p.data -= step_size * m / ((v * v_scale) ** 0.5 + self.eps)
+            self.m[i], self.v[i] = m, v  # for Values the augmented assignments above made new floats
+            p.data -= (self.lr / (1 - b1 ** t)) * m / ((v / (1 - b2 ** t)) ** 0.5 + self.eps)

@@ -86,20 +86,23 @@ class Value:
             for node in order:
                 if node.op is not None:
                     node.grad = 0.0  # intermediate grads are this pass's alone; only leaves accumulate
-            self.grad = 1.0
+            self.grad += 1.0  # a leaf's grad accumulates, as the Tensor engine's and PyTorch's do
             for node in reversed(order):
                 op = node.op
                 if op is None:
                     continue
                 parents = node.parents
-                if len(parents) == 2:
-                    a, b = parents
-                    da, db = op.vjp
-                    a.grad += da(SCALAR, node.grad, node.data, a.data, b.data)
-                    b.grad += db(SCALAR, node.grad, node.data, a.data, b.data)
-                else:
-                    (a,) = parents
-                    a.grad += op.vjp[0](SCALAR, node.grad, node.data, a.data, *node.params)
+                try:
+                    if len(parents) == 2:
+                        a, b = parents
+                        da, db = op.vjp
+                        a.grad += da(SCALAR, node.grad, node.data, a.data, b.data)
+                        b.grad += db(SCALAR, node.grad, node.data, a.data, b.data)
+                    else:
+                        (a,) = parents
+                        a.grad += op.vjp[0](SCALAR, node.grad, node.data, a.data, *node.params)
+                except (ArithmeticError, ValueError) as e:  # e.g. the slope of a ** 0.5 at a = 0
+                    raise ValueError(_undefined_message(node, e)) from None
 
     def zero_grad(self) -> None:
         self.grad = 0.0
@@ -107,6 +110,13 @@ class Value:
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         return f"Value(data={self.data:.4g}, grad={self.grad:.4g}{label})"
+
+
+def _undefined_message(node: Value, error: Exception) -> str:
+    inputs = ", ".join(f"{p.label or 'input'} = {p.data:g}" for p in node.parents)
+    name = f" ({node.label})" if node.label else ""
+    return (f"backward(): the derivative of {node.op.name}{name} is undefined at {inputs} "
+            f"({error}); e.g. a ** 0.5 has no slope at a = 0")
 
 
 def _as_float(x) -> float:

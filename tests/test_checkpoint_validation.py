@@ -531,9 +531,9 @@ def test_a_forged_resume_state_is_one_line_from_the_cli_too(real, tmp_path, data
     ("adam", "buffers.0", np.zeros((6, 5), np.float32), "optim/buffers.0 is no state of the Adam optimizer"),
     ("adam", "v.4", np.zeros(3, np.float32), "optim/v.4 is no state of"),
     ("adam", "m.2", np.zeros((5, 3), np.int64), r"must be a \(5, 3\) array of floating-point numbers"),
-    ("adam", "t", np.array(2.5), r"optim/t is a \(\) array of float64, but must be a \(\) array of integer"),
-    ("adam", "t", np.array([1, 2]), r"optim/t is a \(2,\) array"),
-    ("adam", "t", np.array(-1), "optim/t, a step count, holds -1"),
+    ("adam", "t", np.full(4, 2.5), r"optim/t is a \(4,\) array of float64, but must be a \(4,\) array of integer"),
+    ("adam", "t", np.array([1, 2]), r"optim/t is a \(2,\) array"),  # one step count per parameter
+    ("adam", "t", np.array([2, 2, -1, 2]), "optim/t, a step count, holds -1"),
 ])
 def test_optimizer_state_that_does_not_fit_the_parameters_is_refused(tmp_path, kind, key, array, match):
     model = small_model()
@@ -550,16 +550,17 @@ def test_optimizer_load_state_dict_validates_before_changing_anything():
              ({"m.0": np.zeros((2, 2))}, r"m.0 has shape \(2, 2\)"),
              ({"v.1": np.full(5, np.nan)}, "v.1 must hold finite floating-point numbers"),
              ({"m.3": np.zeros(3, np.int64)}, "m.3 must hold finite floating-point numbers"),
-             ({"t": np.array(-3)}, "t \\(the step count\\) must be an integer >= 0, got -3"),
-             ({"t": np.array([1, 2])}, "t \\(the step count\\) must be an integer >= 0")]
+             ({"t": np.array([2, 2, -3, 2])}, r"t \(each parameter's step count\) must be 4 integers >= 0, got "
+                                               r"\[2, 2, -3, 2\]"),
+             ({"t": np.array([1, 2])}, r"t \(each parameter's step count\) must be 4 integers >= 0")]
     for change, match in cases:
         fresh = optim.Adam(model.parameters())
         with pytest.raises(ValueError, match=match):
             fresh.load_state_dict(good | change)
-        assert fresh.t == 0 and all(m is None for m in fresh.m)  # untouched
+        assert fresh.t == [0] * 4 and all(m is None for m in fresh.m)  # untouched
     fresh = optim.Adam(model.parameters())
     fresh.load_state_dict(good)
-    assert fresh.t == 2
+    assert fresh.t == [2] * 4
     for name, array in fresh.state_dict().items():
         np.testing.assert_array_equal(array, good[name])
 
@@ -574,7 +575,7 @@ def test_checkpoints_written_by_training_load(mnist, tmp_path, kind):
     metrics = training.train(cfg, mnist, tmp_path, log=lambda line: None, progress=False)
     model, meta, state = checkpoint.load(tmp_path / "checkpoint.npz")
     assert meta["config"] == metrics["config"] and meta["resume"]["epoch"] == 1
-    assert set(state) == ({"buffers.0", "buffers.1", "buffers.2", "buffers.3", "t"} if kind == "sgd"
+    assert set(state) == ({"buffers.0", "buffers.1", "buffers.2", "buffers.3"} if kind == "sgd"
                           else {"m.0", "m.1", "m.2", "m.3", "v.0", "v.1", "v.2", "v.3", "t"})
     final, final_meta, final_state = checkpoint.load(tmp_path / "model.npz")
     assert final_meta["config"] == metrics["config"] and final_state == {}

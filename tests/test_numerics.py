@@ -224,3 +224,79 @@ def test_matmul_refusals_say_which_side_has_the_wrong_rank():
         Tensor(np.ones((2, 3, 4))) @ Tensor(np.ones((4, 5)))
     with pytest.raises(ValueError, match="left's last dimension must equal the right's first"):
         Tensor(np.ones((3, 4))) @ Tensor(np.ones((5, 2)))
+
+
+# --- Adam counts each parameter's own steps ------------------------------------------------------------------------
+
+
+def adam_by_hand(grads: list[float], lr=0.1, b1=0.9, b2=0.999, eps=1e-8) -> float:
+    """Kingma & Ba's update, float64, written out: the total move of one parameter given its own gradients."""
+    m = v = moved = 0.0
+    for t, g in enumerate(grads, start=1):
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        moved -= lr * (m / (1 - b1**t)) / (math.sqrt(v / (1 - b2**t)) + eps)
+    return moved
+
+
+@pytest.mark.parametrize("late", [5, 1000])
+def test_adam_bias_correction_counts_each_parameters_own_steps(late):
+    from micrograd_mnist import optim
+
+    early = Tensor(np.zeros(1), requires_grad=True)
+    frozen = Tensor(np.zeros(1), requires_grad=True)
+    opt = optim.Adam([early, frozen], lr=0.1)
+    for _ in range(late):
+        early.grad, frozen.grad = np.ones(1), None  # the frozen layer gets no gradient: skipped, its state unmoved
+        opt.step()
+    assert frozen.data[0] == 0.0 and opt.t == [late, 0]
+    early.grad, frozen.grad = np.ones(1), np.ones(1)
+    opt.step()
+    assert frozen.data[0] == pytest.approx(adam_by_hand([1.0]), rel=1e-12)  # −0.1, not −0.052 or −0.25
+    assert early.data[0] == pytest.approx(adam_by_hand([1.0] * (late + 1)), rel=1e-9)
+
+
+def test_nesterov_without_momentum_is_refused():
+    from micrograd_mnist import optim
+
+    with pytest.raises(ValueError, match="nesterov=True. needs momentum > 0"):
+        optim.SGD([Tensor(np.zeros(1), requires_grad=True)], lr=0.1, nesterov=True)
+
+
+# --- the scalar engine: one accumulation rule, named domain errors, labels in range ---------------------------------
+
+
+def test_backward_on_a_leaf_twice_accumulates_in_both_engines():
+    v = Value(3.0)
+    v.backward()
+    v.backward()
+    t = Tensor(np.array(3.0), requires_grad=True)
+    t.backward()
+    t.backward()
+    assert v.grad == 2.0 == float(t.grad)  # Value said 1.0
+    y = Value(2.0)
+    out = y * y
+    out.backward()
+    out.backward()
+    assert y.grad == 8.0 and out.grad == 1.0  # an intermediate starts afresh each pass, the leaf accumulates
+
+
+def test_an_undefined_derivative_names_the_op_and_the_node():
+    a = Value(0.0, label="a")
+    root = a ** 0.5
+    with pytest.raises(ValueError, match=r"derivative of pow is undefined at a = 0 .*a \*\* 0.5 has no slope"):
+        root.backward()
+
+
+@pytest.mark.parametrize("label", [-1, 3, True, 1.0, "1"])
+def test_scalar_cross_entropy_takes_only_class_indices(label):
+    from micrograd_mnist.nn import scalar
+
+    with pytest.raises(ValueError, match=r"label must be a class index, an integer in \[0, 3\)"):
+        scalar.cross_entropy([Value(0.0), Value(1.0), Value(2.0)], label)
+
+
+def test_scalar_cross_entropy_with_an_infinite_logit_is_not_nan():
+    from micrograd_mnist.nn import scalar
+
+    logits = [Value(math.inf), Value(1.0), Value(0.0)]
+    assert scalar.cross_entropy(logits, 1).data == math.inf  # −log of a probability 0 (was nan)

@@ -14,8 +14,10 @@ def cross_entropy(logits: Tensor, labels) -> Tensor:
     One fused op (log-softmax + pick + mean): stable for large logits, and its
     gradient is simply (softmax − onehot) / N.
     """
-    if isinstance(labels, Tensor) and np.array_equal(labels.data, np.round(labels.data)):
-        labels = labels.data.astype(np.int64)  # Tensors hold floats; a Tensor of whole numbers is a label Tensor
+    if isinstance(labels, Tensor):
+        labels = labels.data
+        if labels.dtype.kind == "f" and np.array_equal(labels, np.round(labels)):
+            labels = labels.astype(np.int64)  # Tensors hold floats; a Tensor of whole numbers is a label Tensor
     labels = np.asarray(labels)
     if logits.ndim != 2 or len(logits) == 0:
         raise ValueError(f"cross_entropy expects logits of shape (batch, classes) with batch > 0, got {logits.shape}")

@@ -6,7 +6,9 @@ engines and every gradient can be compared number by number.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from numbers import Integral
 
 import numpy as np
 
@@ -137,5 +139,10 @@ def cross_entropy(logits: Sequence[Value], label: int) -> Value:
     Shifting by the max is a constant (no gradient flows through it), which is
     exactly why the fused Tensor op may use it too.
     """
+    if isinstance(label, bool) or not isinstance(label, Integral) or not 0 <= label < len(logits):
+        raise ValueError(f"cross_entropy's label must be a class index, an integer in [0, {len(logits)}), "
+                         f"got {label!r:.40}")
     shift = max(z.data for z in logits)
+    if not math.isfinite(shift):  # shifting by ±inf would give inf − inf = nan
+        shift = 0.0
     return sum((z - shift).exp() for z in logits).log() + shift - logits[label]
