@@ -1,7 +1,8 @@
-"""Walking a computation graph: shared by both engines, the drawer and the stepper."""
+"""Walking a computation graph: shared by both engines, the drawer and the stepper; and showing one in Jupyter."""
 
 from __future__ import annotations
 
+import functools
 import gc
 from typing import Any
 
@@ -67,3 +68,28 @@ class building:
 
 
 no_cycle_collection = building  # the name backward() knew it by
+
+
+DISPLAY_GROUP = "micrograd_mnist.display"
+
+
+def display_svg(obj: Any) -> str | None:
+    """`obj` (a Value, a Tensor or an nn model) as SVG for Jupyter's `_repr_svg_`, or None for plain repr.
+
+    The drawing code lives above the engines (viz), so the engines find it as a plugin: the renderers
+    registered under the entry-point group `micrograd_mnist.display` (pyproject.toml), imported on the
+    first display and not before. A renderer returns None for what it can't draw (Graphviz missing,
+    a graph too big); with no renderer installed every object shows as its repr.
+    """
+    for render in _renderers():
+        svg = render(obj)
+        if svg is not None:
+            return svg
+    return None
+
+
+@functools.cache
+def _renderers() -> tuple:
+    from importlib.metadata import entry_points
+
+    return tuple(ep.load() for ep in sorted(entry_points(group=DISPLAY_GROUP), key=lambda ep: ep.name))

@@ -14,7 +14,7 @@ from numbers import Real
 import numpy as np
 
 from . import ops
-from .graph import no_cycle_collection, toposort
+from .graph import display_svg, no_cycle_collection, toposort
 
 _grad_enabled = True
 
@@ -271,6 +271,9 @@ class Tensor:
         grad = ", requires_grad=True" if self.requires_grad else ""
         body = np.array2string(self.data, precision=4, threshold=8, edgeitems=2, separator=", ")
         return f"Tensor({body}, dtype={self.dtype}{grad}{label})"
+
+    def _repr_svg_(self) -> str | None:  # Jupyter shows the graph (drawn by viz, found as a plugin)
+        return display_svg(self)
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

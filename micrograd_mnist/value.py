@@ -10,7 +10,7 @@ from __future__ import annotations
 from numbers import Real
 
 from . import ops
-from .graph import building, toposort
+from .graph import building, display_svg, toposort
 from .ops import SCALAR
 
 
@@ -110,6 +110,9 @@ class Value:
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
         return f"Value(data={self.data:.4g}, grad={self.grad:.4g}{label})"
+
+    def _repr_svg_(self) -> str | None:  # Jupyter shows the graph (drawn by viz, found as a plugin)
+        return display_svg(self)
 
 
 def _undefined_message(node: Value, error: Exception) -> str:

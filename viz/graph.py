@@ -272,3 +272,27 @@ def _size(node) -> float:
 def _drawn_parents(node, folds: dict) -> list:
     head = folds["head"].get(id(node))
     return head["parents"] if head is not None else list(node.parents)
+
+
+def repr_svg(obj) -> str | None:
+    """SVG of a `Value` or `Tensor` graph, or of an `nn` model's layers, for Jupyter; None if it can't be drawn.
+
+    Registered as the engines' display plugin (entry-point group `micrograd_mnist.display`).
+    A model is drawn from a forward pass on one zero image of its input width.
+    """
+    from micrograd_mnist import Tensor, nn
+
+    try:
+        if isinstance(obj, nn.Sequential):
+            width = next((m.in_features for m in obj if isinstance(m, nn.Linear)), None)
+            if width is None:
+                return None  # no Linear layer, so no input width to run it on
+            return pipe(draw_model(obj, np.zeros((1, width), dtype=np.float32)), "svg").decode()
+        if isinstance(obj, nn.Module):
+            if not isinstance(obj, nn.Linear):
+                return None
+            x = Tensor(np.zeros((1, obj.in_features), dtype=obj.weight.dtype), label="x")
+            return pipe(draw(obj(x)), "svg").decode()
+        return pipe(draw(obj), "svg").decode()
+    except DrawError:
+        return None  # Jupyter then falls back to repr()

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from .. import ops
+from ..graph import display_svg
 from ..tensor import Tensor
 from . import functional
 
@@ -64,6 +65,9 @@ class Module:
             if array.shape != p.shape:
                 raise ValueError(f"state dict entry {name!r} has shape {array.shape}, the model needs {p.shape}")
             p.data = array.astype(p.dtype, copy=True)
+
+    def _repr_svg_(self) -> str | None:  # Jupyter shows the layers (viz.draw_model, found as a plugin)
+        return display_svg(self)
 
 
 class Linear(Module):
