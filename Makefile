@@ -3,7 +3,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup train test lint bench clean system-deps
+.PHONY: setup train test lint bench clean system-deps notebooks
 
 setup: $(STAMP) system-deps
 
@@ -34,6 +34,11 @@ train: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# Re-run every notebook in examples/ and save it with its outputs (on real MNIST, fetched once like `make train`);
+# `make test` checks that what is committed is what the code gives.
+notebooks: setup
+	$(PY) tests/test_notebooks.py
 
 bench: setup
 	$(PY) benchmarks/scalar.py

@@ -54,3 +54,14 @@ def test_a_drawing_that_fails_falls_back_to_repr(monkeypatch):
     assert Tensor(np.ones(2))._repr_svg_() is None
     assert nn.MLP([2, 2])._repr_svg_() is None
 
+
+
+def test_a_graph_wider_than_a_notebook_is_scaled_to_its_width():
+    x = Value(1.0, label="x")
+    wide = x
+    for _ in range(12):
+        wide = wide * x + 1.0
+    root = ET.fromstring(wide._repr_svg_())
+    assert root.get("width") == "100%" and root.get("height") is None and root.get("viewBox")
+    small = ET.fromstring((x * 2.0)._repr_svg_())
+    assert small.get("width").endswith("pt") and small.get("height").endswith("pt")  # never enlarged

@@ -8,6 +8,7 @@ terms are elided but for a few, with the picture saying what was folded.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 from contextlib import nullcontext
 from pathlib import Path
@@ -287,12 +288,30 @@ def repr_svg(obj) -> str | None:
             width = next((m.in_features for m in obj if isinstance(m, nn.Linear)), None)
             if width is None:
                 return None  # no Linear layer, so no input width to run it on
-            return pipe(draw_model(obj, np.zeros((1, width), dtype=np.float32)), "svg").decode()
-        if isinstance(obj, nn.Module):
+            dot = draw_model(obj, np.zeros((1, width), dtype=np.float32))
+        elif isinstance(obj, nn.Module):
             if not isinstance(obj, nn.Linear):
                 return None
-            x = Tensor(np.zeros((1, obj.in_features), dtype=obj.weight.dtype), label="x")
-            return pipe(draw(obj(x)), "svg").decode()
-        return pipe(draw(obj), "svg").decode()
+            dot = draw(obj(Tensor(np.zeros((1, obj.in_features), dtype=obj.weight.dtype), label="x")))
+        else:
+            dot = draw(obj)
+        return fit_width(pipe(dot, "svg").decode())
     except DrawError:
         return None  # Jupyter then falls back to repr()
+
+
+def fit_width(svg: str, max_points: float = 650) -> str:
+    """`svg` scaled down to the width of the notebook or page if it is wider than `max_points` (about 870 px);
+    otherwise unchanged.
+
+    Graphviz and matplotlib give an SVG a fixed size in points, and a notebook crops what is wider than its
+    column (a style such as max-width does not reach every renderer: some show an SVG as an <img>). A width of
+    100% and no height lets the viewBox keep the proportions.
+    """
+    head, rest = svg.split("<svg", 1)
+    tag, body = rest.split(">", 1)
+    width = re.search(r'\swidth="([\d.]+)pt"', tag)
+    if width is None or float(width[1]) <= max_points:
+        return svg
+    tag = re.sub(r'\sheight="[\d.]+pt"', "", tag.replace(width[0], ' width="100%"'))
+    return f"{head}<svg{tag}>{body}"
