@@ -408,7 +408,7 @@ def _output_folder(path: Path, option: str) -> None:
         raise UserError(f"{option} {path} is a symbolic link; give a folder itself (it points to "
                         f"{os.path.realpath(path)})")
     if not stat.S_ISDIR(mode):
-        kind = "a file" if stat.S_ISREG(mode) else "not a regular file"
+        kind = "a file" if stat.S_ISREG(mode) else "a special file (a FIFO, socket or device)"
         raise UserError(f"{option} {path} is {kind}, not a folder; give a folder")
 
 
