@@ -1,24 +1,48 @@
-"""One MNIST epoch of 784-128-64-10 ReLU, batch 128, float32, SGD with momentum:
-(a) the Tensor engine, (b) the same arithmetic written by hand in NumPy, (c) PyTorch on the
-CPU when installed. Same initial weights, same batch order, same thread count, alternating in
-one run; prints seconds per epoch, the ratios, and each one's peak memory during an epoch.
+"""One MNIST epoch of 784-128-64-10 ReLU, float32, SGD with momentum, four ways, alternating in one run:
 
-Goals: engine / hand-written NumPy <= 1.15, and faster than PyTorch.
-Run: `make bench` or `python benchmarks/mnist_epoch.py [--threads 2] [--repeats 5]`.
+  engine  the Tensor engine, as a training loop writes it (batches gathered by `data.Batches`)
+  numpy   the same arithmetic written by hand in NumPy (the straightforward way: fresh arrays each step)
+  torch   PyTorch on the CPU, when installed (`pip install -e '.[bench]'`)
+  floor   the GEMM-only floor: the eight matrix products the engine's step does (three forward; two for the
+          hidden activations' gradients, none for the image batch's; three for the weights' gradients), on the
+          same shapes and threads, into preallocated arrays, nothing else
+
+Same initial weights, batch order and thread count for each; every round times each contender once, in
+alternating order, and a ratio is the median of the per-round ratios (which cancels a shared machine's slow
+drifts better than a ratio of medians). Each (threads, batch) cell runs in its own process, because BLAS
+reads its thread count when NumPy loads.
+
+First a profile of the engine's step (batch 128): where an epoch goes, by measurement: the batch gather, the
+optimizer (zero_grad + step) and forward + backward timed as phases; of forward + backward, the GEMMs are
+the floor, Python overhead is the same graph run on 1-wide layers (where arithmetic costs nothing), and the
+rest is elementwise work and temporaries.
+
+Goals: engine / floor <= 1.6 (batch 128, 2 threads); engine faster than hand-written NumPy and PyTorch.
+Run: `make bench`, or `python benchmarks/mnist_epoch.py [--threads 1,2] [--batches 32,128,512] [--repeats 5]`.
+The grid's other cells run `--grid-repeats` (3) epochs each, to keep `make bench` to a few minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
-parser.add_argument("--repeats", type=int, default=9, help="epochs per contender (default 9)")
+parser.add_argument("--threads", default="1,2", help="BLAS / torch thread counts, comma-separated (default 1,2)")
+parser.add_argument("--batches", default="32,128,512", help="batch sizes, comma-separated (default 32,128,512)")
+parser.add_argument("--repeats", type=int, default=5, help="epochs per contender at batch 128 (default 5)")
+parser.add_argument("--grid-repeats", type=int, default=3, help="epochs per contender at other batches (default 3)")
+parser.add_argument("--no-profile", action="store_true", help="skip the profile")
+parser.add_argument("--cell", help=argparse.SUPPRESS)  # "threads,batch,repeats,profile": one cell, JSON out
 args = parser.parse_args()
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(args.threads)  # before NumPy loads its BLAS
+
+if args.cell:
+    THREADS = int(args.cell.split(",")[0])
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(THREADS)  # before NumPy loads its BLAS
 
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -26,17 +50,16 @@ import tracemalloc  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from micrograd_mnist import nn, optim  # noqa: E402
+from micrograd_mnist import data, nn, optim  # noqa: E402
 from micrograd_mnist.nn import functional as F  # noqa: E402
 
-SIZES, BATCH, LR, MOMENTUM = [784, 128, 64, 10], 128, 0.05, 0.9
+SIZES, LR, MOMENTUM = [784, 128, 64, 10], 0.05, 0.9
+PEAK_STEPS = 30  # peak memory is reached within the first steps: measured over these, not a whole epoch
 
 
 def dataset() -> tuple[np.ndarray, np.ndarray, str]:
     """The real training set if it is cached; otherwise random data of the same shape (speed is the same)."""
     try:
-        from micrograd_mnist import data
-
         mnist = data.load("mnist", log=lambda *_: None)
         return mnist.train_images, mnist.train_labels, "MNIST (60,000 images)"
     except Exception as e:  # no data here: time the same shapes
@@ -45,30 +68,33 @@ def dataset() -> tuple[np.ndarray, np.ndarray, str]:
         return rng.random((60000, 784), dtype=np.float32), rng.integers(0, 10, 60000), note
 
 
-def initial_weights() -> list[np.ndarray]:
-    model = nn.MLP(SIZES, "relu", rng=np.random.default_rng(0))
+def initial_weights(sizes=SIZES) -> list[np.ndarray]:
+    model = nn.MLP(sizes, "relu", rng=np.random.default_rng(0))
     return [p.data.copy() for p in model.parameters()]
 
 
-def engine_epoch(weights, X, y, order) -> float:
-    model = nn.MLP(SIZES, "relu")
+def engine_setup(weights, X, y, B):
+    model = nn.MLP([w.shape[0] for w in weights[::2]] + [weights[-1].shape[0]], "relu")
     for p, w in zip(model.parameters(), weights):
         p.data = w.copy()
-    opt = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    for i in range(0, len(order), BATCH):
-        batch = order[i:i + BATCH]
-        loss = F.cross_entropy(model(X[batch]), y[batch])
+    return model, optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM), data.Batches(X, y, B)
+
+
+def engine_epoch(weights, X, y, order, B, steps=None) -> float:
+    model, opt, batches = engine_setup(weights, X, y, B)
+    for x, t in batches.epoch(order[:steps * B] if steps else order):
+        loss = F.cross_entropy(model(x), t)
         opt.zero_grad()
         loss.backward()
         opt.step()
     return float(loss.data)
 
 
-def numpy_epoch(weights, X, y, order) -> float:
+def numpy_epoch(weights, X, y, order, B, steps=None) -> float:
     W1, b1, W2, b2, W3, b3 = params = [w.copy() for w in weights]
     bufs = [None] * 6
-    for i in range(0, len(order), BATCH):
-        batch = order[i:i + BATCH]
+    for i in range(0, steps * B if steps else len(order), B):
+        batch = order[i:i + B]
         x, t = X[batch], y[batch]
         h1 = x @ W1 + b1
         a1 = np.maximum(h1, 0)
@@ -96,21 +122,46 @@ def numpy_epoch(weights, X, y, order) -> float:
     return float(loss)
 
 
-def torch_epoch_factory():
+class GemmFloor:
+    """The engine step's eight matrix products on preallocated operands and outputs, nothing else."""
+
+    def __init__(self, weights, X, B: int, parts: str = "all") -> None:
+        rng = np.random.default_rng(1)
+        W1, _, W2, _, W3, _ = weights
+        x = X[:B].copy()
+        h1, h2, z = (rng.standard_normal((B, n)).astype(np.float32) for n in SIZES[1:])
+        fwd = [(x, W1, h1.copy()), (h1, W2, h2.copy()), (h2, W3, z.copy())]
+        bwd = [(z, W3.T, h2.copy()), (h2, W2.T, h1.copy()),  # dL/d(hidden activations)
+               (h2.T, z, W3.copy()), (h1.T, h2, W2.copy()), (x.T, h1, W1.copy())]  # dL/dW
+        self.products = {"all": fwd + bwd, "forward": fwd, "backward": bwd}[parts]
+
+    def step(self) -> None:
+        for a, b, out in self.products:
+            np.matmul(a, b, out=out)
+
+
+def floor_epoch(weights, X, y, order, B, steps=None) -> float:
+    floor = GemmFloor(weights, X, B)
+    for _ in range(steps or -(-len(order) // B)):
+        floor.step()
+    return float("nan")
+
+
+def torch_epoch_factory(threads: int):
     try:
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(threads)
 
-    def torch_epoch(weights, X, y, order) -> float:
+    def torch_epoch(weights, X, y, order, B, steps=None) -> float:
         Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
         params = [torch.tensor(w, requires_grad=True) for w in weights]
         opt = torch.optim.SGD(params, lr=LR, momentum=MOMENTUM)
         W1, b1, W2, b2, W3, b3 = params
         order_t = torch.from_numpy(order)
-        for i in range(0, len(order), BATCH):
-            batch = order_t[i:i + BATCH]
+        for i in range(0, steps * B if steps else len(order), B):
+            batch = order_t[i:i + B]
             h = torch.relu(Xt[batch] @ W1 + b1)
             h = torch.relu(h @ W2 + b2)
             loss = torch.nn.functional.cross_entropy(h @ W3 + b3, yt[batch])
@@ -121,46 +172,157 @@ def torch_epoch_factory():
     return torch_epoch
 
 
-def main() -> None:
+# --- the profile -------------------------------------------------------------------------------------------------
+
+def phase_times(weights, X, y, order, B) -> dict[str, float]:
+    """Seconds per epoch in each phase of the engine's loop: gather, forward, backward, optimizer."""
+    model, opt, batches = engine_setup(weights, X, y, B)
+    total = dict.fromkeys(("gather", "forward", "backward", "optimizer"), 0.0)
+    clock = time.perf_counter
+    for i in range(0, len(order), B):
+        t0 = clock()
+        x, t = batches(order[i:i + B])
+        t1 = clock()
+        loss = F.cross_entropy(model(x), t)
+        t2 = clock()
+        opt.zero_grad()
+        loss.backward()
+        t3 = clock()
+        opt.step()
+        t4 = clock()
+        total["gather"] += t1 - t0
+        total["forward"] += t2 - t1
+        total["backward"] += t3 - t2
+        total["optimizer"] += t4 - t3
+    return total
+
+
+def overhead_time(X, y, order, B) -> float:
+    """Seconds per epoch of forward + backward through the same graph on 1-wide layers: the engine's Python
+    (and NumPy's per-call dispatch), with arithmetic that costs next to nothing."""
+    tiny = initial_weights([1, 1, 1, 10])
+    model, opt, _ = engine_setup(tiny, X, y, B)
+    x = np.ones((B, 1), np.float32)
+    total = 0.0
+    for i in range(0, len(order), B):
+        t = y[order[i:i + B]]
+        t0 = time.perf_counter()
+        loss = F.cross_entropy(model(x[:len(t)]), t)
+        opt.zero_grad()
+        loss.backward()
+        total += time.perf_counter() - t0
+    return total
+
+
+def profile(weights, X, y, B: int, rounds: int = 3) -> dict[str, float]:
+    order = np.random.default_rng(0).permutation(len(X))
+    steps = -(-len(order) // B)
+    phases, overheads, gemms = [], [], []
+    for _ in range(rounds):  # interleaved, as the contenders are; the medians are kept
+        phases.append(phase_times(weights, X, y, order, B))
+        overheads.append(overhead_time(X, y, order, B))
+        floor = GemmFloor(weights, X, B)
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            floor.step()
+        gemms.append(time.perf_counter() - t0)
+    phase = {k: statistics.median(p[k] for p in phases) for k in phases[0]}
+    gemm, python = statistics.median(gemms), statistics.median(overheads)
+    fwd_bwd = phase.pop("forward") + phase.pop("backward")
+    return {"GEMM (the floor's eight products)": gemm,
+            "elementwise + temporaries (forward + backward)": max(fwd_bwd - gemm - python, 0.0),
+            "Python overhead (graph, backward loop, dispatch)": python,
+            "optimizer (zero_grad + step)": phase["optimizer"],
+            "batch gather": phase["gather"]}
+
+
+# --- one cell of the grid ---------------------------------------------------------------------------------------
+
+def peak_memory(fn, weights, X, y, order, B) -> float:
+    tracemalloc.start()
+    fn(weights, X, y, order, B, steps=PEAK_STEPS)
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return peak
+
+
+def cell(threads: int, B: int, repeats: int, with_profile: bool) -> dict:
     X, y, source = dataset()
     weights = initial_weights()
-    contenders = {"engine": engine_epoch, "numpy": numpy_epoch}
-    torch_epoch = torch_epoch_factory()
+    contenders = {"engine": engine_epoch, "numpy": numpy_epoch, "floor": floor_epoch}
+    torch_epoch = torch_epoch_factory(threads)
     if torch_epoch:
         contenders["torch"] = torch_epoch
-    print(f"data: {source}; threads {args.threads}; batch {BATCH}; float32; {args.repeats} epochs each")
+    order = np.random.default_rng(0).permutation(len(X))
+    engine_epoch(weights, X, y, order, B, steps=20)  # warm up allocator, BLAS threads and caches
     times: dict[str, list[float]] = {name: [] for name in contenders}
     losses: dict[str, float] = {}
-    for r in range(args.repeats):
+    for r in range(repeats):
         order = np.random.default_rng(r).permutation(len(X))
         names = list(contenders) if r % 2 == 0 else list(reversed(contenders))
         for name in names:
             start = time.perf_counter()
-            losses[name] = contenders[name](weights, X, y, order)
+            losses[name] = contenders[name](weights, X, y, order, B)
             times[name].append(time.perf_counter() - start)
-    peaks = {}
-    order = np.random.default_rng(0).permutation(len(X))
-    for name, fn in contenders.items():
-        tracemalloc.start()
-        fn(weights, X, y, order)
-        peaks[name] = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-    median = {name: statistics.median(ts) for name, ts in times.items()}
-    for name in contenders:
-        # tracemalloc sees NumPy's allocations but not PyTorch's own allocator
-        peak = "n/a (own allocator)" if name == "torch" else f"{peaks[name]:.1f} MiB"
-        print(f"  {name:7s} {median[name]:.3f} s/epoch (min {min(times[name]):.3f})  "
-              f"final batch loss {losses[name]:.4f}  peak traced memory {peak}")
-    # Each round times every contender back to back, so the median of the per-round ratios cancels
-    # the slow drifts of a shared machine better than a ratio of medians would.
-    def ratio(other: str) -> float:
-        return statistics.median(e / o for e, o in zip(times["engine"], times[other]))
+    peaks = {name: peak_memory(fn, weights, X, y, order, B) for name, fn in contenders.items() if name != "torch"}
+    out = {"threads": threads, "batch": B, "repeats": repeats, "source": source, "times": times,
+           "losses": losses, "peaks": peaks}
+    if with_profile:
+        out["profile"] = profile(weights, X, y, B)
+    return out
 
-    print(f"engine / hand-written NumPy = {ratio('numpy'):.3f} (median of per-round ratios; goal <= 1.15)")
-    if "torch" in median:
-        print(f"engine / PyTorch CPU        = {ratio('torch'):.3f} (goal < 1)")
-    else:
+
+def ratio(result: dict, a: str, b: str) -> float:
+    return statistics.median(x / y for x, y in zip(result["times"][a], result["times"][b]))
+
+
+def report(results: list[dict]) -> None:
+    first = results[0]
+    print(f"data: {first['source']}; float32; 784-128-64-10 ReLU; SGD momentum {MOMENTUM}")
+    for r in results:
+        if "profile" not in r:
+            continue
+        total = sum(r["profile"].values())
+        print(f"\nprofile of the engine's epoch, batch {r['batch']}, {r['threads']} thread(s): "
+              f"{total:.3f} s in all (median of 3)")
+        for name, seconds in r["profile"].items():
+            print(f"  {name:50s} {seconds:6.3f} s  {100 * seconds / total:5.1f} %")
+    print("\n| threads | batch | engine s/epoch | NumPy by hand | PyTorch | GEMM floor | engine/floor "
+          "| engine/NumPy | engine/PyTorch | peak MiB engine / NumPy |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        med = {name: statistics.median(ts) for name, ts in r["times"].items()}
+        has_torch = "torch" in med
+        torch_s = f"{med['torch']:.3f}" if has_torch else "n/a"
+        torch_r = f"{ratio(r, 'engine', 'torch'):.2f}" if has_torch else "n/a"
+        print(f"| {r['threads']} | {r['batch']} | {med['engine']:.3f} | {med['numpy']:.3f} | {torch_s} "
+              f"| {med['floor']:.3f} | **{ratio(r, 'engine', 'floor'):.2f}** | {ratio(r, 'engine', 'numpy'):.2f} "
+              f"| {torch_r} | {r['peaks']['engine']:.1f} / {r['peaks']['numpy']:.1f} |")
+    print("\nmedians of per-round ratios; epochs per contender: " +
+          ", ".join(sorted({f"batch {r['batch']}: {r['repeats']}" for r in results})) +
+          f"; peak traced memory (tracemalloc, NumPy's allocations) over the first {PEAK_STEPS} steps; "
+          "PyTorch's own allocator is not traced")
+    print("goals: engine/floor <= 1.6 at batch 128 and 2 threads; engine/NumPy < 1; engine/PyTorch <= 0.7")
+    if all("torch" not in r["times"] for r in results):
         print("PyTorch not installed (pip install -e '.[bench]'): no torch comparison", file=sys.stderr)
+
+
+def main() -> None:
+    if args.cell:
+        threads, B, repeats, with_profile = (int(v) for v in args.cell.split(","))
+        print(json.dumps(cell(threads, B, repeats, bool(with_profile))))
+        return
+    results = []
+    for threads in (int(t) for t in args.threads.split(",")):
+        for B in (int(b) for b in args.batches.split(",")):
+            repeats = args.repeats if B == 128 else args.grid_repeats
+            spec = f"{threads},{B},{repeats},{int(B == 128 and not args.no_profile)}"
+            print(f"running threads {threads}, batch {B} ({repeats} epochs each) ...", file=sys.stderr, flush=True)
+            run = subprocess.run([sys.executable, __file__, "--cell", spec], capture_output=True, text=True)
+            if run.returncode:
+                sys.exit(f"cell {spec} failed:\n{run.stderr}")
+            results.append(json.loads(run.stdout.splitlines()[-1]))
+    report(results)
 
 
 if __name__ == "__main__":

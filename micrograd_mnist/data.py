@@ -31,7 +31,7 @@ import tempfile
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -83,6 +83,47 @@ class MNIST(NamedTuple):
     train_labels: np.ndarray  # (60000,) int64
     test_images: np.ndarray  # (10000, 784) float32 in [0, 1]
     test_labels: np.ndarray  # (10000,) int64
+
+
+class Batches:
+    """Minibatches of (images, labels) gathered by index into two buffers reused from batch to batch.
+
+        batches = Batches(data.train_images, data.train_labels, 128)
+        for x, t in batches.epoch(order):   # order: a permutation of the row indices
+            loss = F.cross_entropy(model(x), t)
+
+    `images[idx]` would allocate a fresh batch every step; here each step writes into the same memory,
+    so the arrays a step gets are overwritten by the next one (copy them to keep them). Indices are
+    checked against the data once per call; a short last batch is a view of the buffers' first rows.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int) -> None:
+        if len(images) != len(labels):
+            raise ValueError(f"Batches needs as many labels as images, got {len(labels)} and {len(images)}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"Batches needs a batch size that is a positive int, got {batch_size!r}")
+        self.images, self.labels, self.batch_size = images, labels, int(batch_size)
+        self._x = np.empty((self.batch_size, *images.shape[1:]), images.dtype)
+        self._t = np.empty(self.batch_size, labels.dtype)
+
+    def __call__(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows `idx` (at most batch_size of them) of the images and the labels."""
+        n = len(idx)
+        if n > self.batch_size:
+            raise ValueError(f"a batch of {n} indices does not fit buffers of {self.batch_size}")
+        if n and (idx.min() < 0 or idx.max() >= len(self.images)):
+            raise IndexError(f"batch indices must lie in [0, {len(self.images)}), got {idx.min()} to {idx.max()}")
+        x, t = self._x[:n], self._t[:n]
+        # mode="clip" (the indices are checked above): the default mode="raise" copies through a temporary
+        np.take(self.images, idx, axis=0, out=x, mode="clip")
+        np.take(self.labels, idx, out=t, mode="clip")
+        return x, t
+
+    def epoch(self, order: np.ndarray, start: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Each batch of `order` in turn, from batch number `start` on."""
+        B = self.batch_size
+        for i in range(start * B, len(order), B):
+            yield self(order[i:i + B])
 
 
 def print_to_stderr(message: str) -> None:

@@ -1,7 +1,14 @@
 """Optimizers: `SGD` (momentum, weight decay) and `Adam`, updating parameters in place.
 
-They work on Tensors and on Values alike: the updates are written with
-augmented assignments, which act in place on arrays and rebind floats.
+They work on Tensors and on Values alike. For a Tensor whose gradient is an
+array of its own shape and dtype (what backward() gives), each update is
+NumPy arithmetic with `out=`, into the parameter, its buffers and one or two
+scratch arrays kept per parameter: no fresh memory per step. Anything else (a
+Value's float, a gradient set by hand in another dtype) takes the same formulas
+written with augmented assignments, which act in place on arrays and rebind
+floats. Both give the same numbers: the same operations in the same order.
+Either way the update ends by assigning `p.data`, which is what advances a
+Tensor's version (so a graph built before the step refuses to backpropagate).
 """
 
 from __future__ import annotations
@@ -41,6 +48,25 @@ class Optimizer:
         for i, p in enumerate(self.params):
             if p.grad is not None:
                 yield i, p, (p.grad + self.weight_decay * p.data if self.weight_decay else p.grad)
+
+    def _in_place(self, p, *buffers) -> bool:
+        """Whether p's update can run as out= arithmetic: an array parameter, and a gradient and buffers
+        (None until the first step) of its shape and dtype; a buffer loaded in another dtype stays on the
+        plain path, which keeps it in that dtype."""
+        data = p.data
+        if data.__class__ is not np.ndarray or not data.flags.writeable:
+            return False
+        return all(a.__class__ is np.ndarray and a.dtype == data.dtype and a.shape == data.shape
+                   for a in (p.grad, *buffers) if a is not None)
+
+    def _scratch(self, i: int, k: int = 0) -> np.ndarray:
+        """Scratch array k for parameter i, made on first use and kept (not state: a checkpoint never holds it)."""
+        scratch = self.__dict__.setdefault("_scratches", {})
+        data = self.params[i].data
+        s = scratch.get((i, k))
+        if s is None or s.shape != data.shape or s.dtype != data.dtype:
+            s = scratch[(i, k)] = np.empty_like(data)
+        return s
 
     # Buffers (momentum, Adam's moments) by name, so a checkpoint can hold them as plain arrays.
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -96,7 +122,13 @@ class SGD(Optimizer):
         self.buffers: list = [None] * len(self.params)
 
     def step(self) -> None:
-        for i, p, g in self._gradients():
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            if self._in_place(p, self.buffers[i]):
+                self._step_in_place(i, p)
+                continue
+            g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             if self.momentum:
                 buf = self.buffers[i]
                 if buf is None:
@@ -107,6 +139,31 @@ class SGD(Optimizer):
                 self.buffers[i] = buf
                 g = g + self.momentum * buf if self.nesterov else buf
             p.data -= self.lr * g
+
+    def _step_in_place(self, i: int, p) -> None:
+        """step() for one array parameter, the same operations as above, written into p and the buffers."""
+        data, g = p.data, p.grad
+        lr, momentum, decay = float(self.lr), float(self.momentum), float(self.weight_decay)  # float32 stays float32
+        s = self._scratch(i)
+        if decay:
+            np.multiply(data, decay, out=s)
+            g = np.add(g, s, out=s)
+        if momentum:
+            buf = self.buffers[i]
+            if buf is None:
+                buf = self.buffers[i] = g.copy()
+            else:
+                np.multiply(buf, momentum, out=buf)
+                np.add(buf, g, out=buf)
+            if self.nesterov:
+                t = self._scratch(i, 1)
+                np.multiply(buf, momentum, out=t)
+                g = np.add(g, t, out=t)
+            else:
+                g = buf
+        np.multiply(g, lr, out=s)  # g may be s itself: an elementwise ufunc may write over its input
+        np.subtract(data, s, out=data)
+        p.data = data  # the one place the version advances: the setter counts the in-place change
 
 
 class Adam(Optimizer):
@@ -127,14 +184,46 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         b1, b2 = self.betas
-        for i, p, g in self._gradients():
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            self.t[i] += 1
+            t = self.t[i]
+            if self._in_place(p, self.m[i], self.v[i]):
+                self._step_in_place(i, p, t)
+                continue
+            g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             if self.m[i] is None:
                 self.m[i], self.v[i] = g * 0, g * 0  # fresh zeros of g's shape and dtype
-            self.t[i] += 1
-            t, m, v = self.t[i], self.m[i], self.v[i]
+            m, v = self.m[i], self.v[i]
             m *= b1
             m += (1 - b1) * g
             v *= b2
             v += (1 - b2) * g * g
             self.m[i], self.v[i] = m, v  # for Values the augmented assignments above made new floats
             p.data -= (self.lr / (1 - b1 ** t)) * m / ((v / (1 - b2 ** t)) ** 0.5 + self.eps)
+
+    def _step_in_place(self, i: int, p, t: int) -> None:
+        """step() for one array parameter, the same operations as above, written into p, m, v and scratch."""
+        b1, b2 = (float(b) for b in self.betas)
+        lr, eps, decay = float(self.lr), float(self.eps), float(self.weight_decay)  # float32 stays float32
+        data, g = p.data, p.grad
+        s, u = self._scratch(i), self._scratch(i, 1)
+        if decay:
+            np.multiply(data, decay, out=u)
+            g = np.add(g, u, out=u)
+        if self.m[i] is None:
+            self.m[i], self.v[i] = g * 0, g * 0  # as above (so a nan or inf gradient gives the same nan)
+        m, v = self.m[i], self.v[i]
+        np.multiply(m, b1, out=m)
+        np.add(m, np.multiply(g, 1 - b1, out=s), out=m)
+        np.multiply(v, b2, out=v)
+        np.multiply(np.multiply(g, 1 - b2, out=s), g, out=s)  # ((1 − b2) · g) · g, left to right as written above
+        np.add(v, s, out=v)
+        np.divide(v, 1 - b2 ** t, out=s)
+        np.sqrt(s, out=s)  # NumPy computes an array's ** 0.5 as its square root
+        np.add(s, eps, out=s)
+        np.multiply(m, lr / (1 - b1 ** t), out=u)
+        np.divide(u, s, out=u)
+        np.subtract(data, u, out=data)
+        p.data = data  # the one place the version advances: the setter counts the in-place change

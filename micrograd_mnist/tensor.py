@@ -7,7 +7,8 @@ start as `None`; and `no_grad()` skips recording for inference.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from numbers import Real
 
@@ -36,7 +37,7 @@ class Tensor:
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping elementwise
 
     __slots__ = ("_data", "grad", "op", "parents", "params", "requires_grad", "label", "_visited", "_version",
-                 "_saved_versions")
+                 "_saved_versions", "_spare_grad")
 
     def __init__(self, data, requires_grad: bool = False, label: str | None = None, dtype=None):
         """A copy of `data` (as `torch.tensor` copies): an optimizer updating it in place must not rewrite the
@@ -67,6 +68,7 @@ class Tensor:
         self.label = label
         self._visited = None  # toposort's mark
         self._version, self._saved_versions = 0, ()
+        self._spare_grad = None  # a leaf's last gradient array, kept by zero_grad() for backward to write into
 
     # Assigning .data (which `W.data -= lr * g` does, after updating in place) counts as a change:
     # backward through a graph that used the old values would mix old and new numbers, so it refuses.
@@ -213,25 +215,20 @@ class Tensor:
                 for parent, version in zip(parents, node._saved_versions):
                     if parent._version != version:
                         raise RuntimeError(_modified_message(parent, node))
+                fast = FAST_BACKWARD.get(op.name)
+                if fast is not None and fast(node, g, *parents):
+                    continue
                 inputs = [p._data for p in parents]
                 for parent, vjp in zip(parents, op.vjp):
                     if parent.requires_grad:  # e.g. no gradient for the image batch in x @ W
-                        grad = vjp(np, g, node._data, *inputs, *node.params)
-                        data = parent._data
-                        if grad.__class__ is not np.ndarray or grad.dtype != data.dtype:
-                            grad = np.asarray(grad, dtype=data.dtype)  # a grad is an array of its tensor's dtype
-                        if grad.shape != data.shape:
-                            grad = unbroadcast(grad, data.shape)
-                        if parent.op is not None:
-                            parent.grad = grad if parent.grad is None else parent.grad + grad
-                        elif parent.grad is not None:
-                            parent.grad += grad  # in place: a leaf's grad is its own (below)
-                        else:
-                            # a leaf owns its grad: a view (g.T, a broadcast, g itself) would share memory
-                            # with another leaf's grad or the caller's array, and an in-place edit would hit both
-                            parent.grad = grad.copy() if grad is g or not grad.flags.owndata else grad
+                        _accumulate(parent, vjp(np, g, node._data, *inputs, *node.params), g)
 
     def zero_grad(self) -> None:
+        """Forget the gradient (`.grad` is None, as after torch's zero_grad()). The array is kept aside, and
+        the next backward() writes this leaf's new gradient into it rather than into fresh memory, if
+        nothing else holds it by then (an array you kept, `g = t.grad`, is never overwritten)."""
+        if self.grad is not None:
+            self._spare_grad = self.grad
         self.grad = None
 
     def detach(self) -> Tensor:
@@ -283,6 +280,83 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     grad = grad.sum(axis=tuple(range(grad.ndim - len(shape))))  # leading axes broadcasting added
     keep = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     return grad.sum(axis=keep, keepdims=True) if keep else grad
+
+
+def _accumulate(parent: Tensor, grad, g: np.ndarray) -> None:
+    """Add one VJP's result to `parent.grad`: an array of the parent's dtype and shape (summed back over
+    broadcasting), owned by a leaf; `g` is the upstream gradient the VJP was given."""
+    data = parent._data
+    if grad.__class__ is not np.ndarray or grad.dtype != data.dtype:
+        grad = np.asarray(grad, dtype=data.dtype)  # a grad is an array of its tensor's dtype
+    if grad.shape != data.shape:
+        grad = unbroadcast(grad, data.shape)
+    if parent.op is not None:
+        parent.grad = grad if parent.grad is None else parent.grad + grad
+    elif parent.grad is not None:
+        parent.grad += grad  # in place: a leaf's grad is its own (below)
+    elif grad is g or not grad.flags.owndata:
+        # a leaf owns its grad: a view (g.T, a broadcast, g itself) would share memory
+        # with another leaf's grad or the caller's array, and an in-place edit would hit both
+        out = _spare(parent)
+        if out is None:
+            parent.grad = grad.copy()
+        else:
+            np.copyto(out, grad)
+            parent.grad = out
+    else:
+        parent.grad = grad
+
+
+# While only the slot holding it (and getrefcount's own argument) refers to a spare gradient, nobody can see
+# it change. Elsewhere than CPython there is no reference count to ask, and spares are simply not reused.
+_refcount = getattr(sys, "getrefcount", None)
+
+
+def _spare(leaf: Tensor) -> np.ndarray | None:
+    """The leaf's spare gradient array (see zero_grad) if backward may write this pass's gradient into it."""
+    spare = getattr(leaf, "_spare_grad", None)  # a Tensor made other than by _setup may lack the slot
+    if spare is None:
+        return None
+    leaf._spare_grad = None
+    data = leaf._data
+    if _refcount is None or _refcount(spare) > 2 or spare.shape != data.shape or spare.dtype != data.dtype:
+        return None
+    return spare
+
+
+def _spare_or_new(leaf: Tensor) -> np.ndarray:
+    spare = _spare(leaf)
+    return np.empty_like(leaf._data) if spare is None else spare
+
+
+def _linear_backward(node: Tensor, g: np.ndarray, x: Tensor, W: Tensor, b: Tensor) -> bool:
+    """ops.linear's three VJPs (g · Wᵀ, xᵀ · g, Σ g over the batch) for the usual layer: a 2-D batch, every
+    array of one dtype. A leaf's first gradient of the pass goes straight into its spare array (no fresh
+    memory per step). The same operations in the same order as the table's VJPs, so the same numbers
+    (tests/test_speed_paths.py). False, having done nothing, for any other case: the table handles those."""
+    xd, Wd, bd = x._data, W._data, b._data
+    dtype = g.dtype
+    if xd.ndim != 2 or g.ndim != 2 or bd.ndim != 1 or not xd.dtype == Wd.dtype == bd.dtype == dtype:
+        return False
+    if x.requires_grad:
+        _accumulate(x, g @ Wd.T, g)
+    if W.requires_grad:
+        if W.op is None and W.grad is None:
+            W.grad = np.matmul(xd.T, g, out=_spare_or_new(W))
+        else:
+            _accumulate(W, xd.T @ g, g)
+    if b.requires_grad:
+        if b.op is None and b.grad is None:
+            b.grad = np.add.reduce(g, axis=0, out=_spare_or_new(b))  # what unbroadcast's g.sum(axis=(0,)) does
+        else:
+            _accumulate(b, g, g)
+    return True
+
+
+# Fused backward rules, by op name, for the ops a training step spends its time in: each computes what the
+# op table's VJPs compute (same operations, same order, same numbers) with fewer temporaries, and returns
+# False to leave a case it does not cover to the table. Setting this to {} runs everything through the table.
+FAST_BACKWARD: dict[str, Callable[..., bool]] = {"linear": _linear_backward}
 
 
 def _modified_message(tensor: Tensor, user: Tensor) -> str:

@@ -1,0 +1,194 @@
+"""The engine's fast paths give exactly the plain path's numbers, and reuse memory only where nobody can see it.
+
+Fast paths: the fused backward of `linear` (tensor.FAST_BACKWARD) writing leaf gradients into the arrays
+zero_grad() kept; the optimizers' out= updates; `data.Batches` gathering into reused buffers. Each is compared,
+bit for bit, with the plain path (the op table's VJPs; the optimizers' augmented assignments; `X[idx]`).
+No timing here: benchmarks/mnist_epoch.py measures the speed.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import pytest
+
+from micrograd_mnist import optim, tensor
+from micrograd_mnist.data import Batches
+from micrograd_mnist.gradcheck import gradcheck
+from micrograd_mnist.nn import MLP, Linear
+from micrograd_mnist.nn import functional as F
+from micrograd_mnist.tensor import Tensor
+
+
+def train(dtype, steps: int, make_opt, plain_backward: bool, plain_update: bool, monkeypatch, zero_grad=True):
+    """Parameters and gradients after `steps` steps of a small MLP, through the chosen paths."""
+    with monkeypatch.context() as m:
+        if plain_backward:
+            m.setattr(tensor, "FAST_BACKWARD", {})
+        if plain_update:
+            m.setattr(optim.Optimizer, "_in_place", lambda self, p, *buffers: False)
+        rng = np.random.default_rng(0)
+        model = MLP([6, 5, 4, 3], "relu", rng=np.random.default_rng(1), dtype=dtype)
+        opt = make_opt(model.parameters())
+        for _ in range(steps):
+            x = rng.standard_normal((7, 6)).astype(dtype)
+            loss = F.cross_entropy(model(x), rng.integers(0, 3, 7))
+            if zero_grad:
+                opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return [p.data.copy() for p in model.parameters()], [p.grad.copy() for p in model.parameters()]
+
+
+OPTIMIZERS = {
+    "sgd": lambda ps: optim.SGD(ps, lr=0.1),
+    "sgd momentum": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+    "sgd nesterov + decay": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.8, nesterov=True, weight_decay=1e-2),
+    "adam": lambda ps: optim.Adam(ps, lr=1e-2),
+    "adam + decay": lambda ps: optim.Adam(ps, lr=1e-2, weight_decay=1e-2),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_fast_backward_and_in_place_updates_give_the_plain_paths_numbers_bit_for_bit(name, dtype, monkeypatch):
+    plain = train(dtype, 4, OPTIMIZERS[name], True, True, monkeypatch)
+    fast = train(dtype, 4, OPTIMIZERS[name], False, False, monkeypatch)
+    for a, b in zip(plain[0] + plain[1], fast[0] + fast[1]):
+        assert a.dtype == b.dtype == dtype
+        assert np.array_equal(a, b)
+    assert not np.array_equal(plain[0][0], MLP([6, 5, 4, 3], rng=np.random.default_rng(1), dtype=dtype)[0].weight.data)
+
+
+def test_gradients_that_accumulate_over_steps_agree_too(monkeypatch):
+    make = OPTIMIZERS["sgd momentum"]
+    plain = train(np.float32, 3, make, True, True, monkeypatch, zero_grad=False)
+    fast = train(np.float32, 3, make, False, False, monkeypatch, zero_grad=False)
+    assert all(np.array_equal(a, b) for a, b in zip(plain[1], fast[1]))
+
+
+def test_the_fused_linear_backward_passes_gradcheck_for_all_three_inputs():
+    layer = Linear(3, 2, rng=np.random.default_rng(0), dtype=np.float64)
+    x = Tensor(np.random.default_rng(1).standard_normal((4, 3)), requires_grad=True)
+    called = []
+    fused = tensor.FAST_BACKWARD["linear"]
+
+    def spy(*args):
+        called.append(True)
+        return fused(*args)
+
+    tensor.FAST_BACKWARD["linear"] = spy
+    try:
+        assert gradcheck(lambda x, W, b: (layer(x) * 2.0).tanh(), [x, layer.weight, layer.bias]) is True
+    finally:
+        tensor.FAST_BACKWARD["linear"] = fused
+    assert called  # the fused rule did the backward that gradcheck checked
+
+
+def test_the_fused_backward_leaves_a_one_sample_input_to_the_table():
+    layer = Linear(3, 2, rng=np.random.default_rng(0), dtype=np.float64)
+    x = Tensor(np.arange(3.0), requires_grad=True)
+    layer(x).sum().backward()  # 1-D x: xᵀ · g is an outer product, which the table's VJP does
+    assert np.array_equal(layer.weight.grad, np.outer(np.arange(3.0), np.ones(2)))
+    assert np.array_equal(x.grad, layer.weight.data.sum(axis=1))
+
+
+def step_grads(model, x, t):
+    F.cross_entropy(model(x), t).backward()
+    return model[0].weight.grad, model[0].bias.grad
+
+
+def test_zero_grad_keeps_the_array_and_the_next_backward_writes_into_it():
+    model = MLP([4, 3, 2], rng=np.random.default_rng(0))
+    x, t = np.ones((5, 4), np.float32), np.array([0, 1, 0, 1, 1])
+    step_grads(model, x, t)
+    W, b = model[0].weight, model[0].bias
+    first_W, first_b = weakref.ref(W.grad), weakref.ref(b.grad)  # weak: the reuse check must not see them
+    W.zero_grad()
+    b.zero_grad()
+    assert W.grad is None and b.grad is None  # what a user sees: no gradient
+    step_grads(model, x * 2, t)
+    assert W.grad is first_W() and b.grad is first_b()  # the same arrays, written again (freed before)
+
+
+def test_a_gradient_the_caller_kept_is_never_overwritten():
+    model = MLP([4, 3, 2], rng=np.random.default_rng(0))
+    x, t = np.ones((5, 4), np.float32), np.array([0, 1, 0, 1, 1])
+    kept, kept_b = step_grads(model, x, t)
+    before, before_b = kept.copy(), kept_b.copy()
+    optim.SGD(model.parameters(), lr=0.1).zero_grad()
+    new, new_b = step_grads(model, x * 3, t)
+    assert np.array_equal(kept, before) and np.array_equal(kept_b, before_b)  # the kept arrays were not reused
+    assert not np.shares_memory(new, kept) and not np.array_equal(new, kept)
+
+
+def test_a_spare_of_another_shape_or_dtype_is_not_used():
+    w = Tensor(np.ones(3), requires_grad=True)
+    (w * w).sum().backward()
+    w.zero_grad()
+    w.data = np.ones(4, np.float32)  # replaced by an array of another shape and dtype
+    (w * w).sum().backward()
+    assert w.grad.shape == (4,) and w.grad.dtype == np.float32 and np.array_equal(w.grad, np.full(4, 2.0))
+
+
+@pytest.mark.parametrize("name", ["sgd momentum", "adam"])
+def test_an_in_place_step_still_advances_the_version(name):
+    w = Tensor(np.ones(2, np.float32), requires_grad=True)
+    loss = (w * w).sum()
+    loss.backward()
+    data = w.data
+    opt = OPTIMIZERS[name]([w])
+    opt.step()
+    assert w.data is data and not np.array_equal(data, np.ones(2))  # updated in place
+    with pytest.raises(RuntimeError, match="was changed"):
+        loss.backward()
+
+
+def test_a_hand_set_gradient_of_another_dtype_takes_the_plain_update():
+    w = Tensor(np.ones(2, np.float32), requires_grad=True)
+    w.grad = np.array([1.0, 2.0])  # float64, set by hand
+    optim.SGD([w], lr=0.5).step()
+    assert w.data.dtype == np.float32 and np.array_equal(w.data, np.array([0.5, 0.0], np.float32))
+
+
+def test_scratch_arrays_are_not_optimizer_state():
+    w = Tensor(np.ones(3, np.float32), requires_grad=True)
+    w.grad = np.ones(3, np.float32)
+    opt = optim.Adam([w])
+    opt.step()
+    assert set(opt.state_dict()) == {"m.0", "v.0", "t"}
+
+
+# --- Batches --------------------------------------------------------------------------------------------------------
+
+
+def test_batches_gather_what_indexing_gives_into_reused_buffers():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((50, 6), dtype=np.float32), rng.integers(0, 10, 50)
+    order = rng.permutation(50)
+    batches = Batches(X, y, 16)
+    seen = []
+    for k, (x, t) in enumerate(batches.epoch(order)):
+        idx = order[k * 16:(k + 1) * 16]
+        assert np.array_equal(x, X[idx]) and np.array_equal(t, y[idx]) and x.dtype == X.dtype
+        seen.append((x.__array_interface__["data"][0], len(x)))
+    assert [n for _, n in seen] == [16, 16, 16, 2]  # a short last batch
+    assert len({address for address, _ in seen}) == 1  # every batch in the same memory
+    resumed = list(batches.epoch(order, start=3))
+    assert len(resumed) == 1 and np.array_equal(resumed[0][0], X[order[48:]])
+
+
+def test_batches_refuse_bad_indices_and_sizes():
+    X, y = np.zeros((10, 2), np.float32), np.zeros(10, np.int64)
+    batches = Batches(X, y, 4)
+    with pytest.raises(IndexError, match=r"must lie in \[0, 10\), got 3 to 10"):
+        batches(np.array([3, 10]))
+    with pytest.raises(IndexError, match="got -1 to 2"):
+        batches(np.array([-1, 2]))
+    with pytest.raises(ValueError, match="does not fit buffers of 4"):
+        batches(np.arange(5))
+    with pytest.raises(ValueError, match="as many labels as images"):
+        Batches(X, y[:9], 4)
+    with pytest.raises(ValueError, match="positive int"):
+        Batches(X, y, 0)
