@@ -29,6 +29,7 @@ class Optimizer:
         if not (lr > 0 and math.isfinite(lr)):
             raise ValueError(f"learning rate must be a positive number, got {lr}")
         self.lr = lr
+        self._scratches: dict[tuple[int, int], np.ndarray] = {}
 
     @staticmethod
     def _check(name: str, value: float, low: float, high: float = math.inf) -> float:
@@ -56,16 +57,18 @@ class Optimizer:
         data = p.data
         if data.__class__ is not np.ndarray or not data.flags.writeable:
             return False
-        return all(a.__class__ is np.ndarray and a.dtype == data.dtype and a.shape == data.shape
-                   for a in (p.grad, *buffers) if a is not None)
+        for a in (p.grad, *buffers):
+            if a is not None and (a.__class__ is not np.ndarray or a.dtype != data.dtype or a.shape != data.shape):
+                return False
+        return True
 
     def _scratch(self, i: int, k: int = 0) -> np.ndarray:
         """Scratch array k for parameter i, made on first use and kept (not state: a checkpoint never holds it)."""
-        scratch = self.__dict__.setdefault("_scratches", {})
+        key = (i, k)
+        s = self._scratches.get(key)
         data = self.params[i].data
-        s = scratch.get((i, k))
         if s is None or s.shape != data.shape or s.dtype != data.dtype:
-            s = scratch[(i, k)] = np.empty_like(data)
+            s = self._scratches[key] = np.empty_like(data)
         return s
 
     # Buffers (momentum, Adam's moments) by name, so a checkpoint can hold them as plain arrays.
