@@ -10,27 +10,52 @@ from __future__ import annotations
 from numbers import Real
 
 from . import ops
-from .graph import building, display_svg, toposort
+from .graph import building, display_svg
 from .ops import SCALAR
 
+# Method makers: one function per operator, no per-node closures. Each calls the
+# table's forward rule and fills a new node's slots in _node, not through __init__
+# (whose checks only a user's leaf needs): a cheaper frame than type(...) + __init__.
+_new = object.__new__
 
-# Method makers: one function per operator, no per-node closures. Calling the
-# table directly (not through a shared helper) keeps the hot path one frame deep.
+
+def _node(data: float, op, a, b, params: tuple = ()) -> Value:
+    out = _new(Value)
+    out.data = data
+    out.grad = 0.0
+    out.op = op
+    out._a = a
+    out._b = b
+    out.params = params
+    out.label = None
+    out._visited = None
+    return out
+
+
 def _unary(op):
     forward = op.forward
 
     def method(self):
-        return Value(forward(SCALAR, self.data), None, op, (self,))
+        return _node(forward(SCALAR, self.data), op, self, None)
     return method
 
 
 def _binary(op):
     forward = op.forward
 
-    def method(self, other):
+    def method(self, other):  # _node written out: the hottest path, one frame fewer
         if other.__class__ is not Value:
             other = _lift(other)
-        return Value(forward(SCALAR, self.data, other.data), None, op, (self, other))
+        out = _new(Value)
+        out.data = forward(SCALAR, self.data, other.data)
+        out.grad = 0.0
+        out.op = op
+        out._a = self
+        out._b = other
+        out.params = ()
+        out.label = None
+        out._visited = None
+        return out
     return method
 
 
@@ -39,25 +64,36 @@ def _reflected(op):  # number (op) Value
 
     def method(self, other):
         other = _lift(other)
-        return Value(forward(SCALAR, other.data, self.data), None, op, (other, self))
+        return _node(forward(SCALAR, other.data, self.data), op, other, self)
     return method
 
 
 class Value:
     """A scalar with a gradient: `Value(2.0, label="w")`."""
 
-    __slots__ = ("data", "grad", "op", "parents", "params", "label", "_visited")
+    # A node's parents live in two slots, `_a` and `_b` (None where absent), not in a tuple: one object per
+    # node instead of two halves the work of Python's cycle collector, which walks every tracked object
+    # alive (each graph a training step builds, until it is freed) and cannot know that graphs are acyclic.
+    # `parents` gives them as the tuple the drawer and the walk-throughs read.
+    __slots__ = ("data", "grad", "op", "_a", "_b", "params", "label", "_visited")
 
     def __init__(self, data: float, label: str | None = None, _op=None, _parents=(), _params=()):
         if _op is None and data.__class__ is not float:
             data = _as_float(data)
+        if len(_parents) > 2:
+            raise ValueError(f"a Value has at most two parents, got {len(_parents)}")
         self.data = data
         self.grad = 0.0
         self.op = _op  # the ops.Op that made this node; None for a leaf
-        self.parents = _parents
+        self._a, self._b = (*_parents, None, None)[:2]
         self.params = _params  # constants the op needs (a pow's exponent)
         self.label = label
         self._visited = None  # toposort's mark
+
+    @property
+    def parents(self) -> tuple:
+        a, b = self._a, self._b
+        return () if a is None else (a,) if b is None else (a, b)
 
     # --- building the graph: each operator is the op table's forward rule ---
     __add__, __radd__ = _binary(ops.add), _reflected(ops.add)
@@ -71,7 +107,7 @@ class Value:
     def __pow__(self, p: float) -> Value:
         if not isinstance(p, Real) or isinstance(p, bool):
             raise TypeError(f"Value ** p needs p to be a plain number (a constant exponent), got {type(p).__name__}")
-        return Value(ops.pow.forward(SCALAR, self.data, p), None, ops.pow, (self,), (p,))
+        return _node(ops.pow.forward(SCALAR, self.data, p), ops.pow, self, None, (p,))
 
     # --- backprop ----------------------------------------------------------
     def backward(self) -> None:
@@ -82,7 +118,7 @@ class Value:
         between steps); intermediate nodes start from zero on every call.
         """
         with building():  # graphs are acyclic: the cycle collector's passes over them are pure overhead
-            order = toposort(self)
+            order = _toposort(self)
             for node in order:
                 if node.op is not None:
                     node.grad = 0.0  # intermediate grads are this pass's alone; only leaves accumulate
@@ -91,15 +127,13 @@ class Value:
                 op = node.op
                 if op is None:
                     continue
-                parents = node.parents
+                a, b = node._a, node._b
                 try:
-                    if len(parents) == 2:
-                        a, b = parents
+                    if b is not None:
                         da, db = op.vjp
                         a.grad += da(SCALAR, node.grad, node.data, a.data, b.data)
                         b.grad += db(SCALAR, node.grad, node.data, a.data, b.data)
                     else:
-                        (a,) = parents
                         a.grad += op.vjp[0](SCALAR, node.grad, node.data, a.data, *node.params)
                 except (ArithmeticError, ValueError) as e:  # e.g. the slope of a ** 0.5 at a = 0
                     raise ValueError(_undefined_message(node, e)) from None
@@ -113,6 +147,28 @@ class Value:
 
     def _repr_svg_(self) -> str | None:  # Jupyter shows the graph (drawn by viz, found as a plugin)
         return display_svg(self)
+
+
+def _toposort(root: Value) -> list[Value]:
+    """graph.toposort for Values, reading the two parent slots directly (no tuple per visit)."""
+    token = object()  # fresh each call, so old marks never need clearing
+    root._visited = token
+    order, stack = [], [root]
+    push, pop, emit = stack.append, stack.pop, order.append
+    while stack:
+        node = stack[-1]
+        a = node._a
+        if a is not None and a._visited is not token:
+            a._visited = token
+            push(a)
+            continue
+        b = node._b
+        if b is not None and b._visited is not token:
+            b._visited = token
+            push(b)
+            continue
+        emit(pop())
+    return order
 
 
 def _undefined_message(node: Value, error: Exception) -> str:
