@@ -14,8 +14,8 @@ class UserError(Exception):
     """Anything the user can fix: printed as one line, exit code 2."""
 
 
-def positive(kind, zero_ok: bool = False):
-    """An argparse type: a finite number above zero (or at least zero)."""
+def positive(kind, zero_ok: bool = False, most: float = math.inf):
+    """An argparse type: a finite number above zero (or at least zero), and at most `most`."""
     def parse(text: str):
         try:
             value = kind(text)
@@ -24,11 +24,15 @@ def positive(kind, zero_ok: bool = False):
                                              f"got {text!r}") from None
         if not (math.isfinite(value) and (value >= 0 if zero_ok else value > 0)):
             raise argparse.ArgumentTypeError(f"must be {'zero or more' if zero_ok else 'positive'}, got {text}")
+        if value > most:  # e.g. more epochs than a checkpoint may record: the run could never be resumed
+            raise argparse.ArgumentTypeError(f"must be at most {most:,}, got {text}")
         return value
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import explore
+    from .checkpoint import MAX_BATCH, MAX_EPOCHS
     from .data import DATASETS
     from .demos import DEMOS, GRAPHS, TENSOR_GRAPHS
     from .training import PRESETS
@@ -39,8 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train an MLP on MNIST with the Tensor engine")
     train.add_argument("--preset", choices=PRESETS,
                        help="seed: 784-128-64-10 ReLU (default); 3b1b: 784-16-16-10 sigmoid")
-    train.add_argument("--epochs", type=positive(int), help="default: the preset's (seed 10, 3b1b 20)")
-    train.add_argument("--batch-size", type=positive(int), help="default: the preset's (seed 128, 3b1b 64)")
+    train.add_argument("--epochs", type=positive(int, most=MAX_EPOCHS),
+                       help="default: the preset's (seed 10, 3b1b 20)")
+    train.add_argument("--batch-size", type=positive(int, most=MAX_BATCH),
+                       help="default: the preset's (seed 128, 3b1b 64)")
     train.add_argument("--lr", type=positive(float), help="peak learning rate, cosine-decayed epoch by epoch")
     # None for "not given", so that --resume can tell a repeated setting from a changed one; Config has the defaults
     train.add_argument("--optimizer", choices=["sgd", "adam"], help="default sgd")
@@ -96,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     from viz import plot_command
 
     plot_command.add_parser(commands)
+    explore.add_parser(commands)
 
     moons = commands.add_parser("moons", help="micrograd's demo: a scalar-engine MLP learns two moons")
     moons.add_argument("--steps", type=positive(int), default=100, help="SGD steps (default 100)")
@@ -133,7 +140,7 @@ def cmd_train(args) -> int:
     args.out = args.out or Path("runs/latest")
     _output_folder(args.out, "--out")
     cfg = Config(**given)
-    mnist = data.load(dataset, data_dir)
+    mnist = data.load(dataset, data_dir, every_class=True)
     progress = not args.quiet and sys.stderr.isatty()
     metrics = train(cfg, mnist, args.out, resume=args.resume, progress=progress, force=args.force)
     c = metrics["config"]
@@ -153,7 +160,7 @@ def cmd_evaluate(args) -> int:
     model, meta, _ = load(args.checkpoint)
     _check_takes_digits(model, args.checkpoint)
     dataset = (meta.get("config") or {}).get("dataset", "mnist")
-    mnist = data.load(dataset, args.data_dir)
+    mnist = data.load(dataset, args.data_dir, every_class=True)
     predicted = predict_proba(model, mnist.test_images).argmax(axis=1)
     counts = confusion_matrix(predicted, mnist.test_labels)
     to_stdout = args.confusion is not None and str(args.confusion) == STDOUT
@@ -423,6 +430,7 @@ def cmd_moons(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     from viz import DrawError
 
+    from . import explore
     from .checkpoint import CheckpointError
     from .data import DataError
     from .expr import ExprError
@@ -433,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "moons": cmd_moons,
-                "backprop": cmd_backprop, "demo": cmd_demo, "plot": cmd_plot}
+                "backprop": cmd_backprop, "demo": cmd_demo, "plot": cmd_plot, "explore": explore.run}
     if args.command not in handlers:
         parser.print_help()
         return 0

@@ -112,7 +112,9 @@ def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, classes: int = 1
 def make_optimizer(cfg: Config, model: MLP) -> optim.Optimizer:
     if cfg.optimizer == "sgd":
         return optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: choose sgd or adam")  # never silently another one
 
 
 def cosine_lr(base: float, epoch: int, epochs: int) -> float:
@@ -260,6 +262,9 @@ def _train(cfg: Config, data: MNIST, out: Path, resume: Path | None, log: Callab
     metrics = state["metrics"]
     B, n = cfg.batch_size, len(train_idx)
     steps = math.ceil(n / B)
+    if state["step"] >= steps and state["epoch"] < cfg.epochs:  # only the training set's size can tell
+        raise checkpoint.CheckpointError(f"{resume} says batch {state['step']} of an epoch of {steps} batches: it was "
+                                         "saved for another training set; start a new run without --resume")
 
     def save_state(path: Path) -> None:
         checkpoint.save(path, model, {"config": asdict(cfg), "resume": state}, opt.state_dict())

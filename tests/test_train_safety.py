@@ -324,3 +324,59 @@ def test_resume_refuses_another_data_dir_and_reads_the_saved_one(capsys, tmp_pat
     assert cli.main(["train", "--data-dir", relative, "--resume", str(out / "checkpoint.npz"), *TINY]) == 0
     assert cli.main(["train", "--resume", str(out / "checkpoint.npz"), *TINY]) == 0
     assert error_lines(capsys.readouterr().err, "train") == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The command line refuses what a run could not record or use
+
+
+def test_train_and_evaluate_refuse_a_test_set_missing_a_class_in_one_line(capsys, tmp_path, data_dir):
+    folder = tmp_path / "no-sevens"
+    folder.mkdir()
+    for name in data.FILES:
+        shutil.copy(data_dir / name, folder / name)
+    images, labels = data.read_idx(data_dir / data.FILES[2]), data.read_idx(data_dir / data.FILES[3])
+    keep = labels != 7
+    data.write_idx(folder / data.FILES[2], images[keep])
+    data.write_idx(folder / data.FILES[3], labels[keep])
+    line = one_line(capsys, ["train", "--data-dir", str(folder), "--out", str(tmp_path / "run"), *TINY])
+    assert "the test set has no image of class" in line and "7" in line
+    assert cli.main(["train", "--data-dir", str(data_dir), "--out", str(tmp_path / "ok"), *TINY]) == 0
+    capsys.readouterr()
+    line = one_line(capsys, ["evaluate", str(tmp_path / "ok" / "model.npz"), "--data-dir", str(folder)])
+    assert "no image of class" in line  # was "class 7: nan%"
+
+
+@pytest.mark.parametrize("flag, value", [("--epochs", "100001"), ("--batch-size", str(2**31 + 1))])
+def test_train_refuses_settings_a_checkpoint_could_not_record(capsys, flag, value):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["train", flag, value])
+    assert exit_.value.code == 2 and "must be at most" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_batch_counter_past_the_end_of_the_epoch(capsys, tmp_path, data_dir):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data-dir", str(data_dir), "--out", str(out), "--epochs", "2", *TINY[2:]]) == 0
+    model, meta, state = checkpoint.load(out / "checkpoint.npz")
+    meta["resume"]["epoch"], meta["resume"]["step"] = 1, 50  # 1000 images in batches of 500: 2 batches an epoch
+    meta["resume"]["metrics"] = {k: v[:1] for k, v in meta["resume"]["metrics"].items()}
+    forged = tmp_path / "forged.npz"
+    checkpoint.save(forged, model, {k: meta[k] for k in ("config", "resume")}, state)
+    line = one_line(capsys, ["train", "--resume", str(forged), "--data-dir", str(data_dir), "--out",
+                             str(tmp_path / "again")])
+    assert "batch 50 of an epoch of 2 batches" in line
+
+
+def test_an_unknown_optimizer_is_never_silently_another():
+    cfg = training.Config(optimizer="evil").resolved()
+    with pytest.raises(ValueError, match="unknown optimizer 'evil'"):
+        training.make_optimizer(cfg, training.MLP([784, 10], "relu"))
+
+
+def test_explore_refuses_a_network_that_does_not_take_digits_in_one_line(capsys, tmp_path):
+    from micrograd_mnist.nn import MLP
+
+    path = tmp_path / "small.npz"
+    checkpoint.save(path, MLP([10, 5, 3], "relu"), {})
+    line = one_line(capsys, ["explore", str(path), "--no-browser"])
+    assert "10-5-3" in line
