@@ -28,8 +28,9 @@ system-deps:
 	fi
 
 # The main job: 784-128-64-10 ReLU on MNIST (data fetched once into ~/.cache/micrograd-mnist).
+# --force: running the main job again retrains runs/latest (by hand, train refuses to replace a finished run)
 train: setup
-	$(VENV)/bin/micrograd-mnist train --out runs/latest
+	$(VENV)/bin/micrograd-mnist train --out runs/latest --force
 
 test: setup
 	$(VENV)/bin/ruff check .
