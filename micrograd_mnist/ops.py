@@ -1,21 +1,26 @@
 """The op table: every differentiable primitive, written once.
 
-Each op is a forward rule and, beside it, one vector-Jacobian product per
-input (as in PyTorch's derivatives.yaml), written against an array namespace
-``xp``: ``SCALAR`` below for floats, ``numpy`` for arrays. Both engines are
-generic over this table; neither knows a derivative.
+Each row is an op's forward rule and, per input, its local derivative as a learner reads it and its
+vector-Jacobian product (VJP), side by side, as in PyTorch's derivatives.yaml. Both engines are generic
+over this table; neither knows a derivative. One formula per input lets an engine skip the gradients
+nobody needs (the image batch's, in x @ W).
 
-    forward(xp, *inputs, *params)           -> out
-    vjp[i](xp, g, out, *inputs, *params)    -> dL/d(input i), given g = dL/dout
+The vocabulary, the same in every row, in every rule and in every chain-rule line a walk-through prints:
 
-Beside each VJP stands its rule, the local derivative as a learner reads it
-(`b` for a product's first input, `1 − out²` for tanh): the walk-throughs print
-it, so the mathematics and its explanation live in one row.
+    xp        the array namespace: ``SCALAR`` below for the `Value` engine's floats, ``numpy`` for `Tensor`
+    a, b      the inputs, in order (`linear` names its three x, W, b; `cross_entropy` its one logits)
+    params    constants after the inputs, never differentiated: p (pow), axis and keepdims (reductions),
+              shape, index, labels
+    out       what the forward rule returned (tanh's derivative reads it: 1 − out²)
+    g         dL/dout, the gradient arriving from the op's output
 
-One formula per input lets an engine skip the gradients nobody needs (the
-image batch's, in x @ W). A VJP may return a gradient of the broadcast shape;
-the tensor engine sums it back to the input's shape. ``params`` are constants
-(an exponent, an axis, labels) that are not differentiated.
+    forward(xp, *inputs, *params)          -> out
+    vjp(xp, g, out, *inputs, *params)      -> dL/dinput, one per input
+    rule                                   ∂out/∂input as text, in the names above; the VJP is g · rule.
+                                           A rule that mentions g (a matrix, a reduction) is the whole VJP.
+
+A VJP may return a gradient of the broadcast shape; the tensor engine sums it back to the input's shape.
+Long rules are named functions, next to the section that uses them.
 """
 
 from __future__ import annotations
@@ -36,31 +41,22 @@ class Op(NamedTuple):
 
 
 def op(name: str, symbol: str, forward: Callable, **derivatives: tuple[str, Callable]) -> Op:
-    """One row of the table: the forward rule, then per input `input=(rule, vjp)`.
-
-    The rule is what a walk-through prints for ∂out/∂input, in the inputs' own names (and `out`,
-    and the op's constants); the VJP is then g · rule. Where the VJP is not a plain product (a
-    matrix, a reduction), the rule is the whole VJP, written with `g` for dL/dout.
-    """
+    """One row of the table: the forward rule, then per input `input=(rule, vjp)`, in the inputs' order."""
     return Op(name, symbol, forward, tuple(vjp for _, vjp in derivatives.values()),
               tuple(rule for rule, _ in derivatives.values()), tuple(derivatives))
 
 
-# The scalar namespace: just the names the table uses, backed by `math`.
+# The scalar namespace: just the names the shared ops use, backed by `math`.
 SCALAR = SimpleNamespace(exp=math.exp, log=math.log, tanh=math.tanh, maximum=max,
                          pow=math.pow,  # math.pow, not **: (-8) ** (1/3) would quietly turn complex
                          where=lambda condition, yes, no: yes if condition else no,
                          isfinite=math.isfinite)
 
 
-def _expand(xp, g, axis, keepdims):
-    """Put back the axes a reduction removed, so `g` broadcasts against its input."""
-    return g if keepdims or axis is None else xp.expand_dims(g, axis)
+# --- shared by both engines: elementwise, on a float (Value) or an array (Tensor) -----------------------------------
 
-
-def _log_softmax(xp, z):
-    shifted = z - z.max(axis=-1, keepdims=True)
-    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+def _pow_vjp(xp, g, out, a, p):
+    return g * p * xp.pow(a, p - 1) if p else 0 * g  # x**0 is 1 everywhere: no 0 ** −1 at a = 0
 
 
 def _sigmoid(xp, a):
@@ -72,39 +68,6 @@ def _sigmoid(xp, a):
 
 def _sigmoid_vjp(xp, g, out, a):
     return g * out * _sigmoid(xp, -a)  # 1 − out, computed as σ(−a): keeps its digits where out rounds to 1
-
-
-def _logsumexp(xp, a, axis, keepdims):
-    m = a.max(axis=axis, keepdims=True)
-    m = xp.where(xp.isfinite(m), m, 0)  # shifting by ±inf would give inf − inf = nan; unshifted, exp gives inf or 0
-    with xp.errstate(divide="ignore"):  # log(0) = −inf: a row of −infs has logsumexp −inf
-        out = m + xp.log(xp.exp(a - m).sum(axis=axis, keepdims=True))
-    return out if keepdims else out.squeeze(axis)
-
-
-def _max_vjp(xp, g, out, a, axis, keepdims):
-    hit = a == _expand(xp, out, axis, keepdims)
-    ties = hit.sum(axis=axis, keepdims=True).astype(a.dtype)  # float, so float32 stays float32
-    return hit * (_expand(xp, g, axis, keepdims) / ties)  # ties share g
-
-
-def _getitem_vjp(xp, g, out, a, index):
-    grad = xp.zeros_like(a)
-    xp.add.at(grad, index, g)  # add.at, not =: an index may pick the same entry twice
-    return grad
-
-
-def _cross_entropy(xp, logits, labels):
-    # .sum() / n rather than .mean(): same number, a third of the Python overhead per batch
-    return -_log_softmax(xp, logits)[xp.arange(len(labels)), labels].sum() / len(labels)
-
-
-def _cross_entropy_vjp(xp, g, out, logits, labels):
-    e = xp.exp(logits - logits.max(axis=-1, keepdims=True))
-    grad = e / e.sum(axis=-1, keepdims=True)  # softmax − onehot, averaged over the batch
-    grad[xp.arange(len(labels)), labels] -= 1
-    grad *= g / len(labels)
-    return grad
 
 
 # The ops are named as in the math (sum, max and pow shadow Python's builtins in this module only).
@@ -126,7 +89,7 @@ div     = op("div",     "/",    lambda xp, a, b: a / b,
 neg     = op("neg",     "-",    lambda xp, a: -a,
              a=("−1",                lambda xp, g, out, a: -g))
 pow     = op("pow",     "**",   lambda xp, a, p: xp.pow(a, p),
-             a=("p·a^(p−1)",         lambda xp, g, out, a, p: g * p * xp.pow(a, p - 1) if p else 0 * g))
+             a=("p·a^(p−1)",         _pow_vjp))
 exp     = op("exp",     "exp",  lambda xp, a: xp.exp(a),
              a=("exp(a)",            lambda xp, g, out, a: g * out))
 log     = op("log",     "log",  lambda xp, a: xp.log(a),
@@ -137,34 +100,93 @@ sigmoid = op("sigmoid", "σ",    _sigmoid,
              a=("out·(1 − out)",     _sigmoid_vjp))
 relu    = op("relu",    "ReLU", lambda xp, a: xp.maximum(a, 0.0),
              a=("1 if a > 0 else 0", lambda xp, g, out, a: g * (a > 0)))
+# fmt: on
 
-# Array-only ops: the scalar engine builds these from the elementwise ones.
-matmul  = op("matmul",  "@",    lambda xp, a, b: a @ b,
-             a=("g · bᵀ",            lambda xp, g, out, a, b: g @ b.T),
-             b=("aᵀ · g",            lambda xp, g, out, a, b: a.T @ g if a.ndim > 1 else xp.outer(a, g)))
+
+# --- array only: the Tensor engine's (the scalar engine builds these from the elementwise ops) ----------------------
+
+def _expand(xp, g, axis, keepdims):
+    """Put back the axes a reduction removed, so `g` broadcasts against its input."""
+    return g if keepdims or axis is None else xp.expand_dims(g, axis)
+
+
+def _sum_vjp(xp, g, out, a, axis, keepdims):
+    return xp.broadcast_to(_expand(xp, g, axis, keepdims), a.shape)
+
+
+def _mean_vjp(xp, g, out, a, axis, keepdims):
+    return xp.broadcast_to(_expand(xp, g, axis, keepdims) * (out.size / a.size), a.shape)
+
+
+def _max_vjp(xp, g, out, a, axis, keepdims):
+    hit = a == _expand(xp, out, axis, keepdims)
+    ties = hit.sum(axis=axis, keepdims=True).astype(a.dtype)  # float, so float32 stays float32
+    return hit * (_expand(xp, g, axis, keepdims) / ties)  # ties share g
+
+
+def _logsumexp(xp, a, axis, keepdims):
+    m = a.max(axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, 0)  # shifting by ±inf would give inf − inf = nan; unshifted, exp gives inf or 0
+    with xp.errstate(divide="ignore"):  # log(0) = −inf: a row of −infs has logsumexp −inf
+        out = m + xp.log(xp.exp(a - m).sum(axis=axis, keepdims=True))
+    return out if keepdims else out.squeeze(axis)
+
+
+def _logsumexp_vjp(xp, g, out, a, axis, keepdims):
+    return _expand(xp, g, axis, keepdims) * xp.exp(a - _expand(xp, out, axis, keepdims))
+
+
+def _getitem_vjp(xp, g, out, a, index):
+    grad = xp.zeros_like(a)
+    xp.add.at(grad, index, g)  # add.at, not =: an index may pick the same entry twice
+    return grad
+
+
+def _log_softmax(xp, z):
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _cross_entropy(xp, logits, labels):
+    # .sum() / n rather than .mean(): same number, a third of the Python overhead per batch
+    return -_log_softmax(xp, logits)[xp.arange(len(labels)), labels].sum() / len(labels)
+
+
+def _cross_entropy_vjp(xp, g, out, logits, labels):
+    e = xp.exp(logits - logits.max(axis=-1, keepdims=True))
+    grad = e / e.sum(axis=-1, keepdims=True)  # softmax − onehot, averaged over the batch
+    grad[xp.arange(len(labels)), labels] -= 1
+    grad *= g / len(labels)
+    return grad
+
+
+# fmt: off
+#   name                   symbol     forward
+#       input  rule                            vjp: dL/dinput, given g = dL/dout
+matmul    = op("matmul",    "@",       lambda xp, a, b: a @ b,
+               a=("g · bᵀ",                    lambda xp, g, out, a, b: g @ b.T),
+               b=("aᵀ · g",                    lambda xp, g, out, a, b: a.T @ g if a.ndim > 1 else xp.outer(a, g)))
 # A whole layer as one op: its three VJPs are the seed texts' backprop table, line for line.
 # (dL/db is g itself; the engine sums it over the batch axis it was broadcast along: Σ dL/dY.)
-linear  = op("linear",  "xW+b", lambda xp, x, W, b: x @ W + b,
-             x=("g · Wᵀ",            lambda xp, g, out, x, W, b: g @ W.T),
-             W=("xᵀ · g",            lambda xp, g, out, x, W, b: x.T @ g if x.ndim > 1 else xp.outer(x, g)),
-             b=("Σ g over the batch", lambda xp, g, out, x, W, b: g))
-sum     = op("sum",     "Σ",    lambda xp, a, axis, keepdims: a.sum(axis=axis, keepdims=keepdims),
-             a=("g, copied to every entry summed",
-                                     lambda xp, g, out, a, axis, keepdims: xp.broadcast_to(_expand(xp, g, axis, keepdims), a.shape)))
-mean    = op("mean",    "mean", lambda xp, a, axis, keepdims: a.mean(axis=axis, keepdims=keepdims),
-             a=("g / n, copied to each of the n entries averaged",
-                                     lambda xp, g, out, a, axis, keepdims: xp.broadcast_to(_expand(xp, g, axis, keepdims) * (out.size / a.size), a.shape)))
-max     = op("max",     "max",  lambda xp, a, axis, keepdims: a.max(axis=axis, keepdims=keepdims),
-             a=("g where an entry is the max (ties share it), 0 elsewhere", _max_vjp))
-logsumexp = op("logsumexp", "lse", _logsumexp,
-             a=("g · softmax(a)",    lambda xp, g, out, a, axis, keepdims: _expand(xp, g, axis, keepdims) * xp.exp(a - _expand(xp, out, axis, keepdims))))
-reshape = op("reshape", "reshape", lambda xp, a, shape: a.reshape(shape),
-             a=("g, reshaped back",  lambda xp, g, out, a, shape: g.reshape(a.shape)))
-getitem = op("getitem", "[ ]",  lambda xp, a, index: a[index],
-             a=("g, added back where each entry was picked (0 elsewhere)", _getitem_vjp))
-transpose = op("transpose", "ᵀ", lambda xp, a: a.T,
-             a=("gᵀ",                lambda xp, g, out, a: g.T))
+linear    = op("linear",    "xW+b",    lambda xp, x, W, b: x @ W + b,
+               x=("g · Wᵀ",                    lambda xp, g, out, x, W, b: g @ W.T),
+               W=("xᵀ · g",                    lambda xp, g, out, x, W, b: x.T @ g if x.ndim > 1 else xp.outer(x, g)),
+               b=("Σ g over the batch",        lambda xp, g, out, x, W, b: g))
+sum       = op("sum",       "Σ",       lambda xp, a, axis, keepdims: a.sum(axis=axis, keepdims=keepdims),
+               a=("g, copied to every entry summed", _sum_vjp))
+mean      = op("mean",      "mean",    lambda xp, a, axis, keepdims: a.mean(axis=axis, keepdims=keepdims),
+               a=("g / n, copied to each of the n entries averaged", _mean_vjp))
+max       = op("max",       "max",     lambda xp, a, axis, keepdims: a.max(axis=axis, keepdims=keepdims),
+               a=("g where an entry is the max (ties share it), 0 elsewhere", _max_vjp))
+logsumexp = op("logsumexp", "lse",     _logsumexp,
+               a=("g · softmax(a)",            _logsumexp_vjp))
+reshape   = op("reshape",   "reshape", lambda xp, a, shape: a.reshape(shape),
+               a=("g, reshaped back",          lambda xp, g, out, a, shape: g.reshape(a.shape)))
+getitem   = op("getitem",   "[ ]",     lambda xp, a, index: a[index],
+               a=("g, added back where each entry was picked (0 elsewhere)", _getitem_vjp))
+transpose = op("transpose", "ᵀ",       lambda xp, a: a.T,
+               a=("gᵀ",                        lambda xp, g, out, a: g.T))
 # fused log-softmax + mean NLL: stable for any logits, and one node instead of six
 cross_entropy = op("cross_entropy", "CE", _cross_entropy,
-             logits=("(softmax(logits) − onehot(labels)) · g / n", _cross_entropy_vjp))
+               logits=("(softmax(logits) − onehot(labels)) · g / n", _cross_entropy_vjp))
 # fmt: on
