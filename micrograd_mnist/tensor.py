@@ -82,6 +82,15 @@ class Tensor:
         self._version += 1
 
     @classmethod
+    def apply(cls, op: ops.Op, *parents: Tensor, params: tuple = ()) -> Tensor:
+        """Run one row of the op table on Tensors and record it for backward, as tinygrad's `Function.apply`:
+        `Tensor.apply(ops.linear, x, W, b)`; `params` are the op's constants (`params=(labels,)`)."""
+        if len(parents) != len(op.vjp) or not all(isinstance(p, Tensor) for p in parents):  # one VJP per input
+            raise TypeError(f"{op.name} takes {len(op.vjp)} Tensor(s), got "
+                            f"{', '.join(type(p).__name__ for p in parents) or 'none'}")
+        return cls._from_op(op, parents, tuple(params))
+
+    @classmethod
     def _from_op(cls, op: ops.Op, parents: tuple, params: tuple = ()) -> Tensor:
         data = op.forward(np, *[p._data for p in parents], *params)
         out = cls.__new__(cls)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import leaf64
 
-from micrograd_mnist import Tensor, Value
-from micrograd_mnist.nn import MLP, Linear, ReLU, Sequential, functional, scalar
+from micrograd_mnist import Tensor, Value, ops
+from micrograd_mnist.nn import MLP, Activation, Linear, ReLU, Sequential, Sigmoid, Tanh, functional, scalar
 from micrograd_mnist.optim import SGD, Adam
 
 # --- models --------------------------------------------------------------------
@@ -50,15 +50,15 @@ def test_linear_init_is_pytorchs_uniform_and_seeded():
 
 
 def test_bad_model_arguments():
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="in_features to be a positive int, got 0"):
         Linear(0, 3)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="out_features to be a positive int, got 2.5"):
         Linear(3, 2.5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"at least an input and an output size, got \[3\]"):
         MLP([3])
     with pytest.raises(ValueError, match="activation"):
         MLP([3, 2], "gelu")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Sequential takes Modules, got str at position 1"):
         Sequential(Linear(2, 2), "relu")
 
 
@@ -128,7 +128,7 @@ def test_load_state_dict_refuses_wrong_names_and_shapes():
         model.load_state_dict({"0.weight": good["0.weight"]})
     with pytest.raises(ValueError, match="unexpected"):
         model.load_state_dict({**good, "1.weight": np.zeros((2, 2))})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"'0.bias' has shape \(3,\), the model needs \(2,\)"):
         scalar.MLP([3, 2]).load_state_dict({**good, "0.bias": np.zeros(3)})
 
 
@@ -139,6 +139,47 @@ def test_layers_compose():
     expected = np.maximum(x @ w0 + b0, 0) @ w1 + b1
     np.testing.assert_allclose(model(Tensor(x)).data, expected, rtol=1e-6)
     assert len(model) == 3 and model[1].__class__ is ReLU
+
+
+def test_one_activation_class_serves_both_engines():
+    x = np.array([-1.5, 0.0, 2.0])
+    for name, reference in (("relu", lambda v: np.maximum(v, 0)), ("sigmoid", lambda v: 1 / (1 + np.exp(-v))),
+                            ("tanh", np.tanh)):
+        layer = Activation(name)
+        assert layer.op is getattr(ops, name)  # the row of the op table, found by name
+        out = layer(Tensor(x, requires_grad=True))
+        assert out.op is getattr(ops, name)
+        np.testing.assert_allclose(out.data, reference(x), rtol=1e-12)
+        values = layer([Value(v) for v in x])
+        np.testing.assert_allclose([v.data for v in values], reference(x), rtol=1e-12)
+        assert all(v.op is getattr(ops, name) for v in values)
+    for named, name in ((ReLU(), "relu"), (Sigmoid(), "sigmoid"), (Tanh(), "tanh")):
+        assert isinstance(named, Activation) and named.name == name and named.parameters() == []
+    assert repr(Sigmoid()) == "Sigmoid()" and repr(Activation("tanh")) == "Activation('tanh')"
+    tensor_model, scalar_model = MLP([2, 3, 1], "tanh"), scalar.MLP([2, 3, 1], "tanh")
+    assert [layer.name for layer in tensor_model if isinstance(layer, Activation)] == ["tanh"]
+    assert [layer.name for layer in scalar_model.layers if isinstance(layer, Activation)] == ["tanh"]
+    with pytest.raises(ValueError, match="unknown activation 'gelu': choose one of relu, sigmoid, tanh"):
+        Activation("gelu")
+    with pytest.raises(ValueError, match=r"unknown activation \[16\]"):
+        scalar.MLP([2, 1], [16])
+
+
+def test_apply_runs_a_row_of_the_op_table_and_records_it():
+    rng = np.random.default_rng(0)
+    x, W, b = (leaf64(rng.normal(size=shape)) for shape in ((4, 3), (3, 2), (2,)))
+    out = Tensor.apply(ops.linear, x, W, b)
+    assert out.op is ops.linear and out.parents == (x, W, b)
+    np.testing.assert_allclose(out.data, x.data @ W.data + b.data, rtol=1e-12)
+    out.sum().backward()
+    np.testing.assert_allclose(W.grad, x.data.T @ np.ones((4, 2)), rtol=1e-12)
+    np.testing.assert_allclose(b.grad, [4.0, 4.0])
+    total = Tensor.apply(ops.sum, x, params=(0, False))
+    np.testing.assert_allclose(total.data, x.data.sum(axis=0), rtol=1e-12)
+    with pytest.raises(TypeError, match=r"add takes 2 Tensor\(s\), got Tensor$"):
+        Tensor.apply(ops.add, x)
+    with pytest.raises(TypeError, match=r"neg takes 1 Tensor\(s\), got ndarray"):
+        Tensor.apply(ops.neg, np.ones(2))
 
 
 # --- losses --------------------------------------------------------------------

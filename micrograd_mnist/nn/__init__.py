@@ -16,7 +16,8 @@ from ..graph import display_svg
 from ..tensor import Tensor
 from . import functional
 
-__all__ = ["Module", "Linear", "ReLU", "Sigmoid", "Tanh", "Sequential", "MLP", "ACTIVATIONS", "functional"]
+__all__ = ["Module", "Linear", "Activation", "ReLU", "Sigmoid", "Tanh", "Sequential", "MLP", "ACTIVATIONS",
+           "functional"]
 
 
 class Module:
@@ -96,37 +97,51 @@ class Linear(Module):
                              f"x @ W would be {x.shape} @ {self.weight.shape}")
         if self.bias is None:
             return x @ self.weight
-        return Tensor._from_op(ops.linear, (x, self.weight, self.bias))
+        return Tensor.apply(ops.linear, x, self.weight, self.bias)
 
     def __repr__(self) -> str:
         return f"Linear({self.in_features} → {self.out_features})"
 
 
-class ReLU(Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return x.relu()
+class Activation(Module):
+    """The op table's elementwise op `name` applied to every number: `Activation("relu")`.
+
+    One class for both engines: a Tensor goes through the op itself (`Tensor.apply`), a list of
+    Values (`nn.scalar`'s layers, ours or micrograd's) through each Value's method of that name,
+    which is the same row of the table. `ReLU()`, `Sigmoid()`, `Tanh()` are its PyTorch names.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or name not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {name!r}: choose one of {', '.join(ACTIVATIONS)}")
+        self.name, self.op = name, getattr(ops, name)
+
+    def forward(self, x):
+        if isinstance(x, Tensor):
+            return Tensor.apply(self.op, x)
+        return [getattr(v, self.name)() for v in x]  # by method, so any Value class with these operators works
 
     def __repr__(self) -> str:
-        return "ReLU()"
+        return f"{type(self).__name__}()" if type(self) is not Activation else f"Activation({self.name!r})"
 
 
-class Sigmoid(Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return x.sigmoid()
-
-    def __repr__(self) -> str:
-        return "Sigmoid()"
+class ReLU(Activation):
+    def __init__(self) -> None:
+        super().__init__("relu")
 
 
-class Tanh(Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return x.tanh()
-
-    def __repr__(self) -> str:
-        return "Tanh()"
+class Sigmoid(Activation):
+    def __init__(self) -> None:
+        super().__init__("sigmoid")
 
 
-ACTIVATIONS = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+class Tanh(Activation):
+    def __init__(self) -> None:
+        super().__init__("tanh")
+
+
+# the op table's elementwise ops that may stand between layers, by the name a config or checkpoint gives
+ACTIVATIONS: dict[str, type[Activation]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 
 
 class Sequential(Module):
@@ -172,7 +187,7 @@ class MLP(Sequential):
                  rng: np.random.Generator | None = None, dtype=np.float32) -> None:
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got {list(sizes)}")
-        if activation not in ACTIVATIONS:
+        if not isinstance(activation, str) or activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         rng = rng if rng is not None else np.random.default_rng()
         layers: list[Module] = []

@@ -27,7 +27,7 @@ def cross_entropy(logits: Tensor, labels) -> Tensor:
     if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
         raise ValueError(f"cross_entropy labels must lie in [0, {logits.shape[1]}), got values from "
                          f"{labels.min()} to {labels.max()}")
-    return Tensor._from_op(ops.cross_entropy, (logits,), (labels,))
+    return Tensor.apply(ops.cross_entropy, logits, params=(labels,))
 
 
 def mse(pred: Tensor, target) -> Tensor:

@@ -13,6 +13,9 @@ from numbers import Integral
 import numpy as np
 
 from ..value import Value
+from . import ACTIVATIONS, Activation
+
+__all__ = ["Linear", "Activation", "MLP", "cross_entropy"]
 
 
 class Linear:
@@ -48,17 +51,6 @@ def _leaf(value: type, data: float, label: str):
     return v
 
 
-class Activation:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __call__(self, x: Sequence[Value]) -> list[Value]:
-        return [getattr(v, self.name)() for v in x]
-
-    def named_parameters(self) -> dict[str, list]:
-        return {}
-
-
 class MLP:
     """`nn.MLP(sizes, activation)` in Values; parameter names match its state dict.
 
@@ -83,8 +75,8 @@ class MLP:
                 raise TypeError(f"MLP({sizes}, ...) is micrograd's MLP(nin, nouts): give the layer sizes as a list, "
                                 f"e.g. MLP({sizes}, [16, 16, 1])")
             sizes, activation = [sizes, *activation], "relu"
-        if activation not in ("relu", "sigmoid", "tanh"):
-            raise ValueError(f"unknown activation {activation!r}: choose one of relu, sigmoid, tanh")
+        if not isinstance(activation, str) or activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
         self.sizes, self.activation = list(sizes), activation
         rng = np.random.default_rng(seed)  # one generator for all layers, so a seed fixes the whole network
         self.layers: list = []
@@ -104,7 +96,8 @@ class MLP:
             p.grad = 0.0
 
     def named_parameters(self) -> dict[str, list]:
-        return {f"{i}.{name}": p for i, layer in enumerate(self.layers) for name, p in layer.named_parameters().items()}
+        return {f"{i}.{name}": p for i, layer in enumerate(self.layers)
+                for name, p in dict(layer.named_parameters()).items()}  # a Linear's dict, an Activation's none
 
     def parameters(self) -> list[Value]:
         return [v for p in self.named_parameters().values() for v in np.ravel(np.array(p, dtype=object))]
