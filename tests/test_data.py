@@ -403,7 +403,7 @@ def python2_pickle(obj) -> bytes:
 def test_unpickler_reads_the_python2_format():
     arrays = ((np.arange(6, dtype=np.float32).reshape(2, 3) / 256, np.array([3, 9], dtype=np.int64)),)
     blob = python2_pickle(arrays)
-    with pytest.raises(UnicodeDecodeError):  # why the loader passes encoding="latin1"
+    with pytest.raises(UnicodeDecodeError, match="can't decode byte"):  # why the loader passes encoding="latin1"
         data._NumpyUnpickler(io.BytesIO(blob)).load()
     back = restricted_load(blob)
     np.testing.assert_array_equal(back[0][0], arrays[0][0])

@@ -135,5 +135,5 @@ def test_load_digit_not_an_image(tmp_path, content):
 
 
 def test_load_digit_on_a_folder(tmp_path):
-    with pytest.raises(ImageError):
+    with pytest.raises(ImageError, match="is a folder; give a PNG or JPEG of one digit"):
         load_digit(tmp_path)
