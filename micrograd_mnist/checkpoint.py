@@ -26,6 +26,7 @@ from typing import BinaryIO
 import numpy as np
 
 from . import optim
+from .config import PRESETS
 from .data import DATASETS
 from .files import FileError, atomic_write, open_input
 from .nn import ACTIVATIONS, MLP
@@ -105,8 +106,6 @@ def _path_or_none(v: object) -> str | None:
 
 
 def _presets() -> tuple[str, ...]:
-    from .training import PRESETS  # training imports this module, so its presets are read when checking
-
     return tuple(PRESETS)
 
 

@@ -33,25 +33,30 @@ def positive(kind, zero_ok: bool = False, most: float = math.inf):
 def build_parser() -> argparse.ArgumentParser:
     from . import explore
     from .checkpoint import MAX_BATCH, MAX_EPOCHS
+    from .config import ADAM_LR, PRESETS, Config
     from .data import DATASETS
     from .demos import DEMOS, GRAPHS, TENSOR_GRAPHS
-    from .training import PRESETS
 
     parser = argparse.ArgumentParser(prog="micrograd-mnist", description=__doc__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="train an MLP on MNIST with the Tensor engine")
-    train.add_argument("--preset", choices=PRESETS,
-                       help="seed: 784-128-64-10 ReLU (default); 3b1b: 784-16-16-10 sigmoid")
+    def per_preset(key: str) -> str:
+        return ", ".join(f"{name} {preset[key]}" for name, preset in PRESETS.items())
+
+    train.add_argument("--preset", choices=PRESETS, help="; ".join(
+        f"{name}: {'-'.join(map(str, p['sizes']))} {p['activation']}" + " (default)" * (name == Config.preset)
+        for name, p in PRESETS.items()))
     train.add_argument("--epochs", type=positive(int, most=MAX_EPOCHS),
-                       help="default: the preset's (seed 10, 3b1b 20)")
+                       help=f"default: the preset's ({per_preset('epochs')})")
     train.add_argument("--batch-size", type=positive(int, most=MAX_BATCH),
-                       help="default: the preset's (seed 128, 3b1b 64)")
-    train.add_argument("--lr", type=positive(float), help="peak learning rate, cosine-decayed epoch by epoch")
+                       help=f"default: the preset's ({per_preset('batch_size')})")
+    train.add_argument("--lr", type=positive(float), help="peak learning rate, cosine-decayed epoch by epoch "
+                       f"(default: the preset's, {per_preset('lr')}; with Adam {ADAM_LR:g})")
     # None for "not given", so that --resume can tell a repeated setting from a changed one; Config has the defaults
-    train.add_argument("--optimizer", choices=["sgd", "adam"], help="default sgd")
-    train.add_argument("--seed", type=positive(int, zero_ok=True), help="default 0")
-    train.add_argument("--dataset", choices=DATASETS, help="default mnist")
+    train.add_argument("--optimizer", choices=["sgd", "adam"], help=f"default {Config.optimizer}")
+    train.add_argument("--seed", type=positive(int, zero_ok=True), help=f"default {Config.seed}")
+    train.add_argument("--dataset", choices=DATASETS, help=f"default {Config.dataset}")
     train.add_argument("--data-dir", type=Path, help="read the IDX files from here (or set MICROGRAD_MNIST_DATA)")
     train.add_argument("--out", type=Path, help="output folder (default runs/latest, or CKPT's folder with --resume); "
                        "locked while the run lasts, so a second run on it is refused")
@@ -99,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg")
     demo.add_argument("--data-dir", type=Path, help="MNIST files, for the 784-input neuron's digit")
 
-    from viz import plot_command
+    from . import plot_command
 
     plot_command.add_parser(commands)
     explore.add_parser(commands)
@@ -114,38 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args) -> int:
     from . import data
-    from .training import Config, train
+    from .training import start, train
 
     data_dir = str(args.data_dir.resolve()) if args.data_dir is not None else None
     given = {"preset": args.preset, "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
              "optimizer": args.optimizer, "seed": args.seed, "dataset": args.dataset, "data_dir": data_dir}
-    given = {k: v for k, v in given.items() if v is not None}
-    if args.resume is not None:
-        from .checkpoint import CheckpointError, load
-
-        saved = load(args.resume)[1].get("config")
-        if not isinstance(saved, dict):
-            raise CheckpointError(f"{args.resume} holds no training settings; start a new run without --resume")
-        # Repeating the original command with --resume added is fine; changing a setting is not. A setting the
-        # checkpoint does not record (an older file; data found in the usual places) it has no say about.
-        changed = [f"--{k.replace('_', '-')} {v} (it was {saved[k]})"
-                   for k, v in given.items() if saved.get(k) is not None and v != saved[k]]
-        if changed:
-            raise UserError(f"--resume continues {args.resume} with the settings it started with; "
-                            f"drop {', '.join(changed)}")
-        args.out = args.out or args.resume.parent
-        dataset, data_dir = saved.get("dataset", "mnist"), data_dir or saved.get("data_dir")
-    else:
-        dataset = given.get("dataset", Config.dataset)
-    args.out = args.out or Path("runs/latest")
+    cfg, resumed = start(given, args.resume)
+    args.out = args.out or (args.resume.parent if args.resume is not None else Path("runs/latest"))
     _output_folder(args.out, "--out")
-    cfg = Config(**given)
-    mnist = data.load(dataset, data_dir, every_class=True)
+    # --data-dir is cfg's folder, or names one a resumed checkpoint never recorded (start refused any other)
+    mnist = data.load(cfg.dataset, data_dir or cfg.data_dir, every_class=True)
     progress = not args.quiet and sys.stderr.isatty()
-    metrics = train(cfg, mnist, args.out, resume=args.resume, progress=progress, force=args.force)
+    metrics = train(cfg, mnist, args.out, resume=resumed, progress=progress, force=args.force)
     c = metrics["config"]
     arch = "-".join(map(str, c["sizes"]))
-    print(f"test accuracy {metrics['test_accuracy']:.2%} on {len(mnist.test_labels):,} {dataset} test images "
+    print(f"test accuracy {metrics['test_accuracy']:.2%} on {len(mnist.test_labels):,} {c['dataset']} test images "
           f"({c['preset']}: {arch} {c['activation']}, {metrics['epochs']} epoch{'s' * (metrics['epochs'] != 1)}, "
           f"{sum(metrics['epoch_seconds']):.1f} s) -> {args.out / 'model.npz'}")
     return 0
@@ -154,22 +142,23 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from . import data
     from .checkpoint import load
+    from .config import dataset_of
+    from .evaluation import report
     from .files import STDOUT, atomic_write
-    from .training import confusion_matrix, predict_proba
 
     model, meta, _ = load(args.checkpoint)
     _check_takes_digits(model, args.checkpoint)
-    dataset = (meta.get("config") or {}).get("dataset", "mnist")
+    dataset = dataset_of(meta)
     mnist = data.load(dataset, args.data_dir, every_class=True)
-    predicted = predict_proba(model, mnist.test_images).argmax(axis=1)
-    counts = confusion_matrix(predicted, mnist.test_labels)
+    test = report(model, mnist.test_images, mnist.test_labels)
+    counts = test.confusion
     to_stdout = args.confusion is not None and str(args.confusion) == STDOUT
-    report = sys.stderr if to_stdout else sys.stdout  # with --confusion -, standard output is the CSV alone
-    print(f"{args.checkpoint}: test accuracy {(predicted == mnist.test_labels).mean():.2%} "
-          f"on {len(predicted):,} {dataset} test images", file=report)
-    for digit, row in enumerate(counts):
-        share = f"{row[digit] / row.sum():.2%}" if row.sum() else "no test images"
-        print(f"  class {digit}: {share}  ({row[digit]}/{row.sum()})", file=report)
+    out = sys.stderr if to_stdout else sys.stdout  # with --confusion -, standard output is the CSV alone
+    print(f"{args.checkpoint}: test accuracy {test.accuracy:.2%} on {len(test.predicted):,} {dataset} test images",
+          file=out)
+    for digit, (row, share) in enumerate(zip(counts, test.per_class)):
+        print(f"  class {digit}: {'no test images' if share is None else f'{share:.2%}'}  "
+              f"({row[digit]}/{row.sum()})", file=out)
     if args.confusion:
         lines = ["true\\predicted," + ",".join(map(str, range(10)))]
         lines += [f"{i}," + ",".join(map(str, row)) for i, row in enumerate(counts)]
@@ -181,8 +170,8 @@ def cmd_evaluate(args) -> int:
 
 def cmd_predict(args) -> int:
     from .checkpoint import load
+    from .evaluation import predict_proba
     from .images import load_digit
-    from .training import predict_proba
 
     model, _, _ = load(args.checkpoint)
     _check_takes_digits(model, args.checkpoint)
@@ -363,12 +352,9 @@ def cmd_demo(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from viz import plot_command
+    from . import plot_command
 
-    try:
-        return plot_command.run(args)
-    except plot_command.PlotError as e:
-        raise UserError(str(e)) from None
+    return plot_command.run(args)
 
 
 def _check_takes_digits(model, path: Path) -> None:
@@ -420,15 +406,25 @@ def _output_folder(path: Path, option: str) -> None:
 
 
 def cmd_moons(args) -> int:
-    from .moons import train
+    from . import moons
 
-    accuracy = train(args.steps, args.seed, out=args.out)
-    print(f"moons: training accuracy {accuracy:.0%} at step {args.steps} (before its update)")
+    run = moons.train(args.steps, args.seed)
+    if args.out is not None:
+        from viz import plots  # only now: training needs no matplotlib
+
+        xx, yy, grid = moons.decision_grid(run.model, run.X)
+        at_points = moons.scores(run.model, run.X)
+        right = int(((at_points > 0) == (run.y > 0)).sum())
+        path = plots.decision_boundary(xx, yy, grid, run.X, run.y, args.out / "moons.png", point_scores=at_points,
+                                       title=f"micrograd's two moons after {args.steps} steps of SGD: "
+                                             f"{right} of {len(run.y)} points classified right")
+        print(f"wrote {path}")
+    print(f"moons: training accuracy {run.accuracy:.0%} at step {args.steps} (before its update)")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    from viz import DrawError
+    from viz import DrawError, PlotError
 
     from . import explore
     from .checkpoint import CheckpointError
@@ -436,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     from .expr import ExprError
     from .files import FileError
     from .images import ImageError
-    from .training import Diverged, Terminated
+    from .training import Diverged, SettingsError, Terminated
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -448,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _check_outputs(args)
         return handlers[args.command](args)
-    except (UserError, DataError, CheckpointError, ImageError, ExprError, DrawError, FileError) as e:
+    except (UserError, DataError, CheckpointError, ImageError, ExprError, DrawError, PlotError, FileError,
+            SettingsError) as e:
         print(f"micrograd-mnist {args.command}: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `micrograd-mnist evaluate ... | head`: the reader left, which is fine

@@ -97,10 +97,11 @@ class Source:
 
     def _test_set(self, data_dir):
         from . import data
+        from .config import Config, dataset_of
         from .inspect import TestDigits
 
         config = self.meta.get("config") if isinstance(self.meta.get("config"), dict) else {}
-        dataset = config.get("dataset", "mnist") if config.get("dataset") in data.DATASETS else "mnist"
+        dataset = dataset_of(self.meta) if dataset_of(self.meta) in data.DATASETS else Config.dataset
         where = data_dir if data_dir is not None else config.get("data_dir")
         try:
             found = data.load(dataset, where, log=self.log, download=False)

@@ -191,7 +191,7 @@ class TestDigits:
     """The test set and the model's prediction for every image of it, for next / random / "its mistakes"."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, model: nn.MLP, seed: int = 0) -> None:
-        from .training import predict_proba
+        from .evaluation import predict_proba
 
         self.images, self.labels = images, labels
         self.predicted = predict_proba(model, images).argmax(axis=1)

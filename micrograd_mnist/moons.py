@@ -8,9 +8,8 @@ Tensor engine, with the trained model's weights.
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Callable
-from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -81,13 +80,16 @@ def decision_grid(model: scalar.MLP, X: np.ndarray, n: int = 200, margin: float 
     return xx, yy, scores(model, np.column_stack([xx.ravel(), yy.ravel()])).reshape(xx.shape)
 
 
-def train(steps: int = 100, seed: int = 1, log: Callable[[str], None] = print, out: Path | None = None) -> float:
-    """Train the demo with our engine; returns the last step's accuracy (measured before its update).
+class Trained(NamedTuple):
+    model: scalar.MLP
+    X: np.ndarray  # (100, 2): the points it learned
+    y: np.ndarray  # their labels, -1 or +1
+    accuracy: float  # the last step's, measured before its update
 
-    With `out`, a folder, also draws the trained model's decision boundary into out/moons.png.
-    """
-    if out is not None and Path(out).exists() and not Path(out).is_dir():  # say so before training, not after
-        raise NotADirectoryError(errno.ENOTDIR, "is a file; --out takes a folder", str(out))
+
+def train(steps: int = 100, seed: int = 1, log: Callable[[str], None] = print) -> Trained:
+    """Train the demo with our engine: the model, its data and the last step's accuracy. (`micrograd-mnist
+    moons --out DIR` draws its decision boundary from `decision_grid` and `scores`.)"""
     X, y = make_moons(100, seed=seed)
     model = make_model(seed=seed)
     accuracy = 0.0
@@ -96,14 +98,4 @@ def train(steps: int = 100, seed: int = 1, log: Callable[[str], None] = print, o
             total, accuracy = step(model, X, y, k, steps)
             if k % 10 == 0 or k == steps - 1:
                 log(f"step {k:3d}  loss {total:.4f}  accuracy {accuracy:.0%}")
-    if out is not None:
-        from viz import plots  # only now: training needs no matplotlib
-
-        xx, yy, grid = decision_grid(model, X)
-        at_points = scores(model, X)
-        right = int(np.sum((at_points > 0) == (y > 0)))
-        path = plots.decision_boundary(xx, yy, grid, X, y, Path(out) / "moons.png", point_scores=at_points,
-                                       title=f"micrograd's two moons after {steps} steps of SGD: "
-                                             f"{right} of {len(y)} points classified right")
-        log(f"wrote {path}")
-    return accuracy
+    return Trained(model, X, y, accuracy)

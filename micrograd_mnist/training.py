@@ -1,4 +1,5 @@
-"""Training an MLP on MNIST with the Tensor engine: the loop, evaluation, checkpoints.
+"""Training an MLP on MNIST with the Tensor engine: the loop, resuming, checkpoints (the settings are
+`config`'s, the test-set numbers `evaluation`'s).
 
 Deterministic by construction: the initial weights come from `seed`, and each
 epoch's batch order from (seed, epoch), so a resumed run replays exactly the
@@ -19,55 +20,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import checkpoint, optim
+from .config import PRESETS, Config  # noqa: F401  (PRESETS: read here by the CLI and tests)
 from .data import MNIST, DataError
+from .evaluation import accuracy, report
 from .files import FileError, atomic_write, check_output, remove_stale_temps
 from .nn import MLP
 from .nn import functional as F
-from .tensor import no_grad
 
-# The two networks of the seed texts, with settings measured to reach their accuracy goals.
-PRESETS = {
-    "seed": dict(sizes=[784, 128, 64, 10], activation="relu", epochs=10, batch_size=128, lr=0.1, weight_decay=0.0),
-    "3b1b": dict(sizes=[784, 16, 16, 10], activation="sigmoid", epochs=20, batch_size=64, lr=0.3, weight_decay=2e-4),
-}
 VAL_SIZE = 5000
 MIN_TRAIN = 1000  # a small training set gives up validation images before training images
 PRODUCTS = ("checkpoint.npz", "model.npz", "metrics.json")  # what a run writes into its --out folder
 LOCK = ".lock"
-
-
-@dataclass
-class Config:
-    preset: str = "seed"
-    epochs: int | None = None  # None: the preset's
-    batch_size: int | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    seed: int = 0
-    dataset: str = "mnist"
-    data_dir: str | None = None  # the folder the data came from (absolute), None for the usual places
-    sizes: list[int] = field(default_factory=list)
-    activation: str = ""
-
-    def resolved(self) -> Config:
-        """Fill every None from the preset (and Adam's usual rate when Adam is chosen)."""
-        preset = PRESETS[self.preset]
-        out = Config(**asdict(self))
-        for key in ("epochs", "batch_size", "weight_decay"):
-            if getattr(out, key) is None:
-                setattr(out, key, preset[key])
-        if out.lr is None:
-            out.lr = preset["lr"] if out.optimizer == "sgd" else 1e-3
-        out.sizes, out.activation = out.sizes or preset["sizes"], out.activation or preset["activation"]
-        return out
 
 
 class Diverged(Exception):
@@ -76,6 +45,77 @@ class Diverged(Exception):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, honoured like Ctrl-C (a checkpoint at the next batch boundary); the CLI exits 143, not 130."""
+
+
+class SettingsError(Exception):
+    """Settings a run can't take, such as a resumed run's setting changed; one line for the user."""
+
+
+@dataclass
+class Resumed:
+    """A training state read from OUT/checkpoint.npz and checked, once: the run that `train` continues."""
+
+    path: Path
+    cfg: Config
+    model: MLP
+    optimizer: optim.Optimizer
+    state: dict  # epoch, step, loss_sum, seconds and metrics: where the run stopped
+    stamp: tuple[int, ...] | None  # the file as it was read (device, inode, size, mtime)
+
+    def check_unchanged(self) -> None:
+        """Refuse a checkpoint replaced since it was read: another run finished in its folder meanwhile,
+        and continuing from the older state would throw that run's epochs away."""
+        if _stamp(self.path) != self.stamp:
+            raise FileError(f"{self.path} was replaced while this run got ready (another run wrote it); run the "
+                            "command again to continue from the new one")
+
+
+def start(given: dict, resume: Path | None = None) -> tuple[Config, Resumed | None]:
+    """The settings a run will use and the state it continues from. A new run's settings are `given`
+    (Config field -> value, None for not given) over its preset's; a resumed run's are its own."""
+    if resume is None:
+        return Config(**{k: v for k, v in given.items() if v is not None}).resolved(), None
+    resumed = read_resume(resume, given)
+    return resumed.cfg, resumed
+
+
+def read_resume(path: Path, given: dict | None = None) -> Resumed:
+    """Load OUT/checkpoint.npz to continue it: CheckpointError for a file that holds no training state (final
+    weights, a damaged state), SettingsError when `given` changes a setting it records. Repeating the original
+    settings is fine; one the file does not record (an older file; data found in the usual places) it has no
+    say about."""
+    path = Path(path)
+    stamp = _stamp(path)  # before reading, so a replacement during the read counts as a change
+    model, meta, optimizer_state = checkpoint.load(path)
+    if "resume" not in meta:
+        raise checkpoint.CheckpointError(f"{path} holds final weights, not a training state: resume from "
+                                         "OUT/checkpoint.npz")
+    saved = meta.get("config")
+    if not isinstance(saved, dict):
+        raise checkpoint.CheckpointError(f"{path} holds no training settings; start a new run without --resume")
+    changed = [f"--{k.replace('_', '-')} {v} (it was {saved[k]})" for k, v in (given or {}).items()
+               if v is not None and saved.get(k) is not None and v != saved[k]]
+    if changed:
+        raise SettingsError(f"--resume continues {path} with the settings it started with; "
+                            f"drop {', '.join(changed)}")
+    try:
+        cfg = Config(**saved)
+        optimizer = make_optimizer(cfg, model)
+        optimizer.load_state_dict(optimizer_state)
+        state = meta["resume"]
+        state["metrics"]["train_loss"], state["epoch"], state["step"]  # noqa: B018 (all must be present)
+    except (KeyError, TypeError, ValueError) as e:
+        raise checkpoint.CheckpointError(f"{path} has a damaged training state ({e}); start a new run "
+                                         "without --resume") from None
+    return Resumed(path, cfg, model, optimizer, state, stamp)
+
+
+def _stamp(path: Path) -> tuple[int, ...] | None:
+    try:
+        s = os.stat(path)
+    except OSError:
+        return None  # checkpoint.load says what is wrong with the path
+    return (s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns)
 
 
 def validation_size(n: int) -> int:
@@ -89,24 +129,6 @@ def split(n: int, val_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     val_size = validation_size(n) if val_size is None else val_size
     order = np.random.default_rng(0).permutation(n)
     return np.sort(order[val_size:]), np.sort(order[:val_size])
-
-
-def predict_proba(model: MLP, images: np.ndarray, batch_size: int = 2000) -> np.ndarray:
-    with no_grad():
-        logits = np.concatenate([model(images[i:i + batch_size]).data for i in range(0, len(images), batch_size)])
-    z = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
-
-
-def accuracy(model: MLP, images: np.ndarray, labels: np.ndarray) -> float:
-    return float((predict_proba(model, images).argmax(axis=1) == labels).mean())
-
-
-def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, classes: int = 10) -> np.ndarray:
-    """counts[true, predicted]."""
-    counts = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(counts, (labels, predicted), 1)
-    return counts
 
 
 def make_optimizer(cfg: Config, model: MLP) -> optim.Optimizer:
@@ -143,7 +165,7 @@ class Progress:
             self.bar.close()
 
 
-def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
+def train(cfg: Config, data: MNIST, out: Path, resume: Path | Resumed | None = None,
           log: Callable[[str], None] = print, progress: bool = True, force: bool = False) -> dict:
     """Train, writing OUT/checkpoint.npz each epoch, OUT/model.npz and OUT/metrics.json at the end.
 
@@ -151,6 +173,8 @@ def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
     another run's files is refused unless `force` (continuing a run in its own folder is fine).
     Ctrl-C or SIGTERM saves a checkpoint at the next batch boundary and raises KeyboardInterrupt (Terminated
     for SIGTERM); a NaN/inf loss raises Diverged without touching the last good checkpoint.
+    resume: a checkpoint to continue, as a path or already read (`start`, `read_resume`); its own settings
+    replace `cfg`.
     """
     out = Path(out)
     val_size = validation_size(len(data.train_images))
@@ -161,7 +185,11 @@ def train(cfg: Config, data: MNIST, out: Path, resume: Path | None = None,
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out):
         remove_stale_temps(out, PRODUCTS)  # a run killed mid-write left them; the lock says none is being written
-        check_out(out, resume, force)
+        check_out(out, resume.path if isinstance(resume, Resumed) else resume, force)
+        if isinstance(resume, Resumed):
+            resume.check_unchanged()  # it was read before OUT was ours
+        elif resume is not None:
+            resume = read_resume(resume)
         return _train(cfg, data, out, resume, log, progress, split(len(data.train_images), val_size))
 
 
@@ -235,24 +263,12 @@ def _same_inode(fd: int, path: Path) -> bool:
         return False
 
 
-def _train(cfg: Config, data: MNIST, out: Path, resume: Path | None, log: Callable[[str], None], progress: bool,
-           indices: tuple[np.ndarray, np.ndarray]) -> dict:
+def _train(cfg: Config, data: MNIST, out: Path, resumed: Resumed | None, log: Callable[[str], None],
+           progress: bool, indices: tuple[np.ndarray, np.ndarray]) -> dict:
     train_idx, val_idx = indices
-    if resume is not None:
-        model, meta, optimizer_state = checkpoint.load(resume)
-        if "resume" not in meta:
-            raise checkpoint.CheckpointError(f"{resume} holds final weights, not a training state: resume from "
-                                             "OUT/checkpoint.npz")
-        try:
-            cfg = Config(**meta["config"])
-            opt = make_optimizer(cfg, model)
-            opt.load_state_dict(optimizer_state)
-            state = meta["resume"]
-            state["metrics"]["train_loss"], state["epoch"], state["step"]  # noqa: B018 (all must be present)
-        except (KeyError, TypeError, ValueError) as e:
-            raise checkpoint.CheckpointError(f"{resume} has a damaged training state ({e}); start a new run "
-                                             "without --resume") from None
-        log(f"resuming at epoch {state['epoch'] + 1}, batch {state['step']} from {resume}")
+    if resumed is not None:
+        cfg, model, opt, state = resumed.cfg, resumed.model, resumed.optimizer, resumed.state
+        log(f"resuming at epoch {state['epoch'] + 1}, batch {state['step']} from {resumed.path}")
     else:
         cfg = cfg.resolved()
         model = MLP(cfg.sizes, cfg.activation, rng=np.random.default_rng(cfg.seed))
@@ -263,8 +279,8 @@ def _train(cfg: Config, data: MNIST, out: Path, resume: Path | None, log: Callab
     B, n = cfg.batch_size, len(train_idx)
     steps = math.ceil(n / B)
     if state["step"] >= steps and state["epoch"] < cfg.epochs:  # only the training set's size can tell
-        raise checkpoint.CheckpointError(f"{resume} says batch {state['step']} of an epoch of {steps} batches: it was "
-                                         "saved for another training set; start a new run without --resume")
+        raise checkpoint.CheckpointError(f"{resumed.path} says batch {state['step']} of an epoch of {steps} batches: "
+                                         "it was saved for another training set; start a new run without --resume")
 
     def save_state(path: Path) -> None:
         checkpoint.save(path, model, {"config": asdict(cfg), "resume": state}, opt.state_dict())
@@ -323,16 +339,12 @@ def _train(cfg: Config, data: MNIST, out: Path, resume: Path | None, log: Callab
                 f"--resume {out / 'checkpoint.npz'}")
             raise stop.interruption()
 
-    predicted = predict_proba(model, data.test_images).argmax(axis=1)
-    confusion = confusion_matrix(predicted, data.test_labels)
-    per_class, notes = [], []
-    for k, row in enumerate(confusion):
-        per_class.append(float(row[k] / row.sum()) if row.sum() else None)
-        if not row.sum():
-            notes.append(f"per_class_accuracy[{k}] is null: the test set has no images of class {k}")
+    test = report(model, data.test_images, data.test_labels)
+    notes = [f"per_class_accuracy[{k}] is null: the test set has no images of class {k}"
+             for k, share in enumerate(test.per_class) if share is None]
     metrics |= {
-        "test_accuracy": float((predicted == data.test_labels).mean()),
-        "per_class_accuracy": per_class,
+        "test_accuracy": test.accuracy,
+        "per_class_accuracy": test.per_class,
         "epochs": cfg.epochs,
         "parameters": model.num_parameters(),
         "config": asdict(cfg),

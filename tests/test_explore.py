@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_browser import CHROMIUM_ARGS, DESKTOP, PHONE, sync_playwright
 
-from micrograd_mnist import checkpoint, data, explore, inspect, nn, training
+from micrograd_mnist import checkpoint, data, evaluation, explore, inspect, nn, training
 from micrograd_mnist.images import to_mnist
 from micrograd_mnist.nn import functional as F
 
@@ -127,7 +127,7 @@ def stroke(side: int = 56) -> np.ndarray:
 def test_forward_is_the_engines_and_a_neuron_is_its_weighted_sum(model, digits):
     x = digits.test_images[0]
     fw = inspect.forward(model, x)
-    assert fw.probs == pytest.approx(training.predict_proba(model, x[None])[0], abs=1e-6)
+    assert fw.probs == pytest.approx(evaluation.predict_proba(model, x[None])[0], abs=1e-6)
     assert fw.prediction == 7 and [len(a) for a in fw.a] == [784, 16, 16, 10]
     for layer in (1, 2, 3):
         n = inspect.neuron(model, x, layer, 5)
@@ -158,7 +158,7 @@ def test_what_a_digit_wants_is_backward_and_one_sgd_step_on_a_copy(model, digits
     assert w["loss"] == pytest.approx(float(loss.data))
     for p in net.parameters():
         p.data = p.data - 0.3 * p.grad
-    assert w["after"] == pytest.approx(training.predict_proba(net, x[None])[0], abs=1e-9)
+    assert w["after"] == pytest.approx(evaluation.predict_proba(net, x[None])[0], abs=1e-9)
     assert w["after"][label] > w["before"][label]
     # the walk-through's steps, named as 3Blue1Brown names them
     assert w["steps"][0]["node"].startswith("L = CE(Z3)")
@@ -202,7 +202,7 @@ def test_a_drawing_is_brought_to_mnist_form_as_predict_does(served, model):
     assert status == 200
     assert answer["input"] == pytest.approx(to_mnist(stroke()), abs=1e-3)
     assert answer["prediction"] == 1
-    assert answer["probs"] == pytest.approx(training.predict_proba(model, to_mnist(stroke())[None])[0], abs=1e-6)
+    assert answer["probs"] == pytest.approx(evaluation.predict_proba(model, to_mnist(stroke())[None])[0], abs=1e-6)
 
 
 def test_digit_picking_over_http(served):
@@ -514,7 +514,7 @@ def test_drawing_a_one(browser, served, viewport):
     bar = page.locator('g.out[data-digit="1"]')
     assert "top" in bar.get_attribute("class")
     shown = float(bar.locator("text.p").text_content().rstrip("%"))
-    expected = training.predict_proba(served.server.explorer.source.model, to_mnist(stroke())[None])[0][1]
+    expected = evaluation.predict_proba(served.server.explorer.source.model, to_mnist(stroke())[None])[0][1]
     assert shown == pytest.approx(100 * expected, abs=10)  # a drawing by hand is not our 56×56 stroke, but near
     # the input grid shows ink where the stroke is: the network's 28×28 view, drawn from the server's numbers
     lit = page.evaluate("[...document.querySelectorAll('#grid rect')].filter(r => r.getAttribute('fill') !== "

@@ -1,5 +1,6 @@
 """The matplotlib pictures (viz.plots): each renders from synthetic data into a real, non-blank image of its size;
-the numbers behind them (gradients per layer, PCA + line) are checked directly; and `plot` on the command line.
+the numbers behind them (micrograd_mnist.analysis: gradients per layer, PCA + line) are checked directly; and
+`plot` on the command line (micrograd_mnist.plot_command).
 No network and no real MNIST: tiny models, synthetic images, IDX files written into tmp_path.
 """
 
@@ -15,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from micrograd_mnist import checkpoint, data
+from micrograd_mnist import analysis, checkpoint, data, plot_command
+from micrograd_mnist.evaluation import confusion_matrix
 from micrograd_mnist.nn import MLP
-from micrograd_mnist.training import confusion_matrix
 from viz import plots
 
 SVG_ROOT = "{http://www.w3.org/2000/svg}svg"
@@ -179,7 +180,7 @@ def two_clusters(separation: float, n: int = 400, seed: int = 0) -> tuple[np.nda
 
 def test_project_and_fit_separates_most_but_not_all_of_overlapping_clusters():
     images, labels = two_clusters(separation=1.5)
-    fit = plots.project_and_fit(images, labels, n=300, seed=1)
+    fit = analysis.project_and_fit(images, labels, n=300, seed=1)
     assert fit.points.shape == (300, 2) and fit.wrong.shape == (300,)
     assert (fit.labels == 3).sum() == (fit.labels == 8).sum() == 150
     assert 0 < fit.wrong.sum() < 0.2 * 300
@@ -187,16 +188,23 @@ def test_project_and_fit_separates_most_but_not_all_of_overlapping_clusters():
     says_8 = fit.points @ fit.w + fit.bias > 0
     assert np.array_equal(fit.wrong, says_8 != (fit.labels == 8))
     # and far-apart clusters are separated perfectly
-    assert plots.project_and_fit(*two_clusters(separation=6.0), n=300).wrong.sum() == 0
+    assert analysis.project_and_fit(*two_clusters(separation=6.0), n=300).wrong.sum() == 0
 
 
 def test_separability_png_counts_the_points_on_the_wrong_side(tmp_path, captured):
     images, labels = two_clusters(separation=1.5)
-    check_png(plots.separability(images, labels, tmp_path / "s.png", n=200), plots.FIGSIZE["separability"])
-    fit = plots.project_and_fit(images, labels, n=200)
-    assert any(f"{fit.wrong.sum()} of 200 points on the wrong side" in t for t in texts(captured[0]))
-    with pytest.raises(ValueError, match="digit 8"):
-        plots.separability(images[labels == 3], labels[labels == 3], tmp_path / "t.png")
+    fit = analysis.project_and_fit(images, labels, n=200)
+    check_png(plots.separability(fit, tmp_path / "s.png"), plots.FIGSIZE["separability"])
+    assert 0 < fit.wrong.sum() and any(f"{fit.wrong.sum()} of 200 points on the wrong side" in t
+                                       for t in texts(captured[0]))
+
+
+def test_project_and_fit_refuses_a_set_without_two_images_of_each_digit():
+    images, labels = two_clusters(separation=1.5)
+    with pytest.raises(data.DataError, match="at least 2 images of digit 8, found 0"):
+        analysis.project_and_fit(images[labels == 3], labels[labels == 3])
+    with pytest.raises(ValueError, match="two different digits"):
+        analysis.project_and_fit(images, labels, digits=(3, 3))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -204,8 +212,8 @@ def test_separability_png_counts_the_points_on_the_wrong_side(tmp_path, captured
 
 
 def test_sigmoid_gradients_vanish_toward_the_input_and_relu_gradients_far_less():
-    sigmoid = plots.layer_gradients("sigmoid", depth=8, width=32, seed=0)
-    relu = plots.layer_gradients("relu", depth=8, width=32, seed=0)
+    sigmoid = analysis.layer_gradients("sigmoid", depth=8, width=32, seed=0)
+    relu = analysis.layer_gradients("relu", depth=8, width=32, seed=0)
     assert sigmoid.shape == relu.shape == (8,)
     # measured at seed 0: sigmoid layer 1 / layer 8 ~ 9e-7 (about 7x smaller per layer), relu ~ 8e-3
     assert sigmoid[0] / sigmoid[-1] < 1e-4
@@ -215,18 +223,32 @@ def test_sigmoid_gradients_vanish_toward_the_input_and_relu_gradients_far_less()
     assert relu[:4].max() / relu[:4].min() < 10  # ReLU's gradients level off in the lower layers
 
 
+def gradients(depth: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    return tuple(analysis.layer_gradients(a, depth, width) for a in ("sigmoid", "relu"))
+
+
 def test_vanishing_png(tmp_path, captured):
-    check_png(plots.vanishing(tmp_path / "v.png", depth=5, width=16), plots.FIGSIZE["vanishing"])
+    check_png(plots.vanishing(*gradients(5, 16), tmp_path / "v.png", width=16), plots.FIGSIZE["vanishing"])
     ax = captured[0].axes[0]
     assert ax.get_yscale() == "log"
     assert [len(line.get_xdata()) for line in ax.lines] == [5, 5]
+    assert captured[0].get_suptitle().startswith("Vanishing gradients at initialization: 5 layers of width 16,")
+
+
+def test_vanishing_refuses_what_is_not_two_gradient_curves(tmp_path):
+    for sigmoid, relu in (([1e-3, 1e-2], [1e-3]), ([1e-3], [1e-3]), ([1e-3, 0.0], [1e-3, 1e-2])):
+        with pytest.raises(plots.PlotError, match="two positive 1-D arrays of one length"):
+            plots.vanishing(np.array(sigmoid), np.array(relu), tmp_path / "v.png")
+    with pytest.raises(ValueError, match="at least 2 Linear layers"):
+        analysis.layer_gradients("relu", depth=1)
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize(("depth", "width"), [(8, 32), (5, 16)])
 def test_vanishing_words_match_the_numbers_drawn(tmp_path, captured, depth, width):
-    plots.vanishing(tmp_path / "v.png", depth=depth, width=width)
+    sigmoid, relu = gradients(depth, width)
+    plots.vanishing(sigmoid, relu, tmp_path / "v.png", width=width)
     ax = captured[0].axes[0]
-    sigmoid, relu = (plots.layer_gradients(a, depth, width) for a in ("sigmoid", "relu"))
     np.testing.assert_allclose(ax.lines[0].get_ydata(), sigmoid)
     np.testing.assert_allclose(ax.lines[1].get_ydata(), relu)
 
@@ -368,7 +390,7 @@ def test_format_comes_from_the_suffix(tmp_path, model):
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="micrograd-mnist")
-    plots.add_parser(parser.add_subparsers(dest="command"))
+    plot_command.add_parser(parser.add_subparsers(dest="command"))
     return parser.parse_args(["plot", *map(str, argv)])
 
 
@@ -395,7 +417,7 @@ def data_dir(tmp_path) -> Path:
 
 def test_plot_writes_kind_png_in_the_current_folder(tmp_path, monkeypatch, capsys, captured):
     monkeypatch.chdir(tmp_path)
-    assert plots.run(parse("architecture")) == 0
+    assert plot_command.run(parse("architecture")) == 0
     assert capsys.readouterr().out == "wrote architecture.png\n"
     check_png(tmp_path / "architecture.png", plots.FIGSIZE["architecture"])
     assert captured[0].get_suptitle().startswith("784 → 16 → 16 → 10 ")
@@ -403,25 +425,31 @@ def test_plot_writes_kind_png_in_the_current_folder(tmp_path, monkeypatch, capsy
 
 def test_plot_with_a_checkpoint(tmp_path, run_dir, data_dir, capsys, captured):
     ckpt = run_dir / "model.npz"
-    plots.run(parse("architecture", ckpt, "--out", tmp_path / "a.png"))
+    plot_command.run(parse("architecture", ckpt, "--out", tmp_path / "a.png"))
     assert captured[-1].get_suptitle() == "784 → 12 → 10 (9,550 parameters)"
-    plots.run(parse("weights", ckpt, "--out", tmp_path / "w.svg"))
+    plot_command.run(parse("weights", ckpt, "--out", tmp_path / "w.svg"))
     assert ET.parse(tmp_path / "w.svg").getroot().tag == SVG_ROOT
-    plots.run(parse("curves", ckpt, "--out", tmp_path / "c.png"))  # metrics.json beside the checkpoint
+    plot_command.run(parse("curves", ckpt, "--out", tmp_path / "c.png"))  # metrics.json beside the checkpoint
     assert "91.50%" in captured[-1].get_suptitle()
     for kind in ("confusion", "mistakes"):
-        plots.run(parse(kind, ckpt, "--data-dir", data_dir, "--out", tmp_path / f"{kind}.png"))
+        plot_command.run(parse(kind, ckpt, "--data-dir", data_dir, "--out", tmp_path / f"{kind}.png"))
         check_png(tmp_path / f"{kind}.png", plots.FIGSIZE[kind])
     assert "of 200 test images" in captured[-1].get_suptitle()
     assert capsys.readouterr().out.count("wrote ") == 5
 
 
 def test_plot_with_the_data_only(tmp_path, data_dir, captured):
-    plots.run(parse("digit", "--data-dir", data_dir, "--index", 5, "--out", tmp_path / "d.png"))
+    plot_command.run(parse("digit", "--data-dir", data_dir, "--index", 5, "--out", tmp_path / "d.png"))
     labels = data.read_idx(data_dir / data.FILES[3])
     assert f" {labels[5]} as the network sees it" in captured[-1].get_suptitle()
-    plots.run(parse("separability", "--data-dir", data_dir, "--out", tmp_path / "s.png"))
+    plot_command.run(parse("separability", "--data-dir", data_dir, "--out", tmp_path / "s.png"))
     check_png(tmp_path / "s.png", plots.FIGSIZE["separability"])
+
+
+def test_plot_vanishing_draws_the_gradients_analysis_computes(tmp_path, captured):
+    plot_command.run(parse("vanishing", "--out", tmp_path / "v.png"))
+    np.testing.assert_allclose(captured[-1].axes[0].lines[1].get_ydata(), analysis.layer_gradients("relu", 8, 32))
+    assert "8 layers of width 32" in captured[-1].get_suptitle()
 
 
 def test_plot_user_mistakes_are_one_line_errors(tmp_path, run_dir, data_dir):
@@ -438,6 +466,6 @@ def test_plot_user_mistakes_are_one_line_errors(tmp_path, run_dir, data_dir):
     ]
     for args, error, message in cases:
         with pytest.raises(error, match=message) as caught:
-            plots.run(args)
+            plot_command.run(args)
         assert "\n" not in str(caught.value)
     assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.gif"))

@@ -1,7 +1,7 @@
 """Issue 9, training: a finished run is not replaced without --force, two runs never share an --out (a lock),
 SIGTERM saves like Ctrl-C, a killed run leaves a loadable checkpoint and no temp files on the next start,
-metrics.json is always valid JSON, a small training set is split sensibly, and --resume refuses a changed
---seed or --data-dir. Signals and locks run the real command in a subprocess."""
+metrics.json is always valid JSON, a small training set is split sensibly, --resume refuses a changed
+--seed or --data-dir and reads its checkpoint once. Signals and locks run the real command in a subprocess."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import pytest
 from conftest import error_lines
 
 from micrograd_mnist import checkpoint, cli, data, training
+from micrograd_mnist.files import FileError
 
 TINY = ["--epochs", "1", "--batch-size", "500", "--quiet"]
 LONG = ["--epochs", "100000", "--batch-size", "500", "--quiet"]  # runs until a signal stops it
@@ -380,3 +381,55 @@ def test_explore_refuses_a_network_that_does_not_take_digits_in_one_line(capsys,
     checkpoint.save(path, MLP([10, 5, 3], "relu"), {})
     line = one_line(capsys, ["explore", str(path), "--no-browser"])
     assert "10-5-3" in line
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One place knows a config: the checkpoint is read once, the CLI's help is the presets' own numbers
+
+
+def test_resume_reads_the_checkpoint_once(capsys, tmp_path, data_dir, monkeypatch):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data-dir", str(data_dir), "--out", str(out), *TINY]) == 0
+    (out / "model.npz").unlink()  # an unfinished run
+    reads, load = [], checkpoint.load
+    monkeypatch.setattr(checkpoint, "load", lambda path, *a, **k: reads.append(Path(path)) or load(path, *a, **k))
+    assert cli.main(["train", "--data-dir", str(data_dir), "--resume", str(out / "checkpoint.npz"), *TINY]) == 0
+    assert reads == [out / "checkpoint.npz"]
+    assert "resuming at epoch 2" in capsys.readouterr().out
+
+
+def test_a_checkpoint_replaced_after_it_was_read_is_not_resumed(capsys, tmp_path, data_dir):
+    """Read before OUT's lock is held: if another run finished in OUT meanwhile, resuming the older state
+    would throw its epochs away."""
+    out = tmp_path / "run"
+    argv = ["train", "--data-dir", str(data_dir), "--out", str(out), *TINY]
+    assert cli.main(argv) == 0
+    (out / "model.npz").unlink()
+    ckpt = out / "checkpoint.npz"
+    cfg, resumed = training.start({"epochs": None}, ckpt)
+    assert resumed is not None and cfg.epochs == 1 and resumed.state["epoch"] == 1
+    os.utime(ckpt, ns=(0, 0))  # e.g. rewritten by the run that held the lock meanwhile
+    mnist = data.load("mnist", data_dir)
+    with pytest.raises(FileError, match="was replaced while this run got ready"):
+        training.train(cfg, mnist, out, resume=resumed, progress=False, log=lambda line: None)
+    assert not (out / "model.npz").exists()
+
+
+def test_resume_refuses_a_changed_setting_in_training_itself(tmp_path, data_dir):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data-dir", str(data_dir), "--out", str(out), *TINY]) == 0
+    with pytest.raises(training.SettingsError, match=r"drop --lr 0\.5 \(it was 0\.1\)"):
+        training.start({"lr": 0.5, "epochs": None}, out / "checkpoint.npz")
+    with pytest.raises(checkpoint.CheckpointError, match="holds final weights"):
+        training.start({}, out / "model.npz")
+
+
+def test_train_help_takes_its_defaults_from_the_presets(monkeypatch, capsys):
+    monkeypatch.setitem(training.PRESETS, "seed", {**training.PRESETS["seed"], "epochs": 11, "batch_size": 96})
+    monkeypatch.setattr(training.Config, "seed", 5)
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "default: the preset's (seed 11, 3b1b 20)" in help_text
+    assert "default: the preset's (seed 96, 3b1b 64)" in help_text
+    assert "--seed SEED default 5" in help_text

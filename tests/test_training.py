@@ -11,7 +11,6 @@ import pytest
 
 from micrograd_mnist import checkpoint, training
 from micrograd_mnist.data import MNIST
-from micrograd_mnist.nn import MLP
 from micrograd_mnist.training import Config, Diverged, train
 
 N_TRAIN, N_TEST = 6000, 500  # the fixed split holds out 5000 for validation: 1000 left to train on
@@ -297,18 +296,6 @@ def test_resume_from_a_missing_file_is_a_checkpoint_error(dataset, tmp_path):
 # Pieces
 
 
-def test_confusion_matrix_counts_true_rows_predicted_columns():
-    predicted = np.array([0, 1, 1, 2, 2, 2, 0])
-    labels = np.array([0, 1, 2, 2, 2, 0, 0])
-    expected = np.array([[2, 0, 1],   # true 0: predicted 0 twice, 2 once
-                         [0, 1, 0],   # true 1: predicted 1
-                         [0, 1, 2]])  # true 2: predicted 1 once, 2 twice
-    np.testing.assert_array_equal(training.confusion_matrix(predicted, labels, classes=3), expected)
-    ten = training.confusion_matrix(predicted, labels)
-    assert ten.shape == (10, 10) and ten.sum() == 7 and ten[3:].sum() == 0 and ten[:, 3:].sum() == 0
-    np.testing.assert_array_equal(ten[:3, :3], expected)
-
-
 def test_split_is_fixed_disjoint_and_complete():
     train_idx, val_idx = training.split(N_TRAIN)
     assert len(val_idx) == training.VAL_SIZE == 5000 and len(train_idx) == N_TRAIN - 5000
@@ -322,33 +309,6 @@ def test_split_is_fixed_disjoint_and_complete():
     assert len(small_val) == 3 and sorted([*small_train, *small_val]) == list(range(10))
     # a random hold-out, not simply the first or last images
     assert not np.array_equal(val_idx, np.arange(5000)) and not np.array_equal(val_idx, np.arange(1000, 6000))
-
-
-def identity_model() -> MLP:
-    model = MLP([3, 3])
-    model.load_state_dict({"0.weight": np.eye(3, dtype=np.float32), "0.bias": np.zeros(3, dtype=np.float32)})
-    return model
-
-
-def test_predict_proba_is_softmax_of_the_logits():
-    images = np.array([[1, 0, 0], [0, 2, 1], [0, 0, 5], [3, 1, 0], [0, 0, 0]], dtype=np.float32)
-    probs = training.predict_proba(identity_model(), images, batch_size=2)
-    e = math.e
-    assert probs.shape == (5, 3)
-    np.testing.assert_allclose(probs[0], [e / (e + 2), 1 / (e + 2), 1 / (e + 2)], rtol=1e-6)
-    np.testing.assert_allclose(probs[4], [1 / 3] * 3, rtol=1e-6)
-    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
-    np.testing.assert_allclose(training.predict_proba(identity_model(), images), probs, rtol=1e-6)
-    # huge logits must not overflow
-    big = training.predict_proba(identity_model(), np.array([[1000, 0, 0]], dtype=np.float32))
-    assert np.all(np.isfinite(big)) and big[0, 0] == pytest.approx(1)
-
-
-def test_accuracy_counts_argmax_hits():
-    images = np.array([[1, 0, 0], [0, 2, 1], [0, 0, 5], [3, 1, 0]], dtype=np.float32)
-    # argmaxes are 0, 1, 2, 0: three of these four labels agree
-    assert training.accuracy(identity_model(), images, np.array([0, 1, 1, 0])) == 0.75
-    assert training.accuracy(identity_model(), images, np.array([0, 1, 2, 0])) == 1.0
 
 
 def test_config_resolved_fills_in_the_preset():

@@ -7,6 +7,7 @@ package: pyproject.toml registers `graph.repr_svg` under the entry-point group
 
 from __future__ import annotations
 
-from .graph import FORMATS, DrawError, GraphvizMissing, draw, draw_model, fit_width, pipe, render, repr_svg
+from .graph import FORMATS, DrawError, GraphvizMissing, PlotError, draw, draw_model, fit_width, pipe, render, repr_svg
 
-__all__ = ["FORMATS", "DrawError", "GraphvizMissing", "draw", "draw_model", "fit_width", "pipe", "render", "repr_svg"]
+__all__ = ["FORMATS", "DrawError", "GraphvizMissing", "PlotError", "draw", "draw_model", "fit_width", "pipe",
+           "render", "repr_svg"]

@@ -33,6 +33,11 @@ class DrawError(RuntimeError):
     """A picture that can't be made; the message is one line for the user."""
 
 
+class PlotError(ValueError):
+    """A chart (viz.plots) that can't be drawn from what it was given; the message is one line for the user.
+    Defined here, not in viz.plots, so that catching it needs no matplotlib."""
+
+
 class GraphvizMissing(DrawError):
     """Rendering needs Graphviz's `dot` program."""
 

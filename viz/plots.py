@@ -5,7 +5,8 @@ Every picture is a function that takes data (or a model) and a path, renders a `
 format its suffix names (.png, .svg or .pdf) and returns the path. Sizes are fixed per kind (`FIGSIZE`,
 inches, at `DPI`), so a PNG is always exactly `FIGSIZE[kind] * DPI` pixels.
 
-`add_parser` and `run` are the glue for `micrograd-mnist plot KIND [CKPT] ...`.
+Drawing only: the numbers come from the caller (`micrograd_mnist.evaluation` and `micrograd_mnist.analysis`
+compute them; `micrograd_mnist.plot_command` is `micrograd-mnist plot KIND [CKPT] ...`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import matplotlib
 import numpy as np
@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from micrograd_mnist.files import atomic_write
 
-from .plot_command import KINDS, PlotError, add_parser, run  # noqa: F401  (the command line, re-exported)
+from .graph import PlotError
 
 DPI = 144  # with sizes in 1/16 inch, figsize * DPI is a whole number of pixels exactly (no float rounding)
 SUFFIXES = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -43,7 +43,6 @@ BLUE, RED = "#2166ac", "#b2182b"  # the ends of RdBu: blue for positive / class 
 LIGHT_BLUE, LIGHT_RED = "#d1e5f0", "#fddbc7"  # the same, pale enough for points to stand out on them
 
 
-
 # ---------------------------------------------------------------------------------------------------------------
 # Writing
 
@@ -51,14 +50,15 @@ LIGHT_BLUE, LIGHT_RED = "#d1e5f0", "#fddbc7"  # the same, pale enough for points
 def save(fig: Figure, path: str | Path) -> Path:
     """Write `fig` to `path` atomically, in the format its suffix names; the path back."""
     path = Path(path)
-    fmt = _format(path)
+    fmt = picture_format(path)
     metadata = {"Date": None} if fmt == "svg" else {}  # no timestamp: the same picture gives the same file
     with matplotlib.rc_context({"svg.hashsalt": "micrograd-mnist"}):  # stable SVG ids, like the Date above
         atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=DPI, metadata=metadata))
     return path
 
 
-def _format(path: Path) -> str:
+def picture_format(path: Path) -> str:
+    """The format `path`'s suffix names (png, svg or pdf); a PlotError for any other, before any slow work."""
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise PlotError(f"cannot tell the picture format from {path.name!r}: end the file name in "
@@ -285,59 +285,11 @@ def mistakes(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path
 # separability
 
 
-class Projection(NamedTuple):
-    points: np.ndarray  # (m, 2): the chosen images on the first two principal components
-    labels: np.ndarray  # (m,): their digits
-    digits: tuple[int, int]  # (a, b): the line predicts b on the side where points @ w + bias > 0
-    w: np.ndarray  # (2,)
-    bias: float
-    wrong: np.ndarray  # (m,) bool: on the wrong side of the line
-    explained: np.ndarray  # (2,): fraction of the variance each component explains
+def separability(fit: tuple, path: str | Path) -> Path:
+    """Two digits in 2-D by PCA, coloured by class, with the best straight line and its mistakes marked.
 
-
-def project_and_fit(images: np.ndarray, labels: np.ndarray, n: int = 500, digits: tuple[int, int] = (3, 8),
-                    seed: int = 0, steps: int = 500) -> Projection:
-    """Pick n/2 images of each digit, project them to 2-D by PCA (SVD) and fit the best straight line.
-
-    The line is a logistic regression on the 2-D points, by `steps` of full-batch gradient descent on
-    standardized coordinates (convex, so plain gradient descent finds the optimum's neighbourhood).
+    fit: the Projection (a NamedTuple) that micrograd_mnist.analysis.project_and_fit returns.
     """
-    images, labels = np.asarray(images, dtype=np.float64), np.asarray(labels)
-    a, b = digits
-    if a == b:
-        raise PlotError(f"separability needs two different digits, got {digits}")
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for d in (a, b):
-        pool = np.flatnonzero(labels == d)
-        if len(pool) < 2:
-            raise PlotError(f"separability needs at least 2 images of digit {d}, found {len(pool)}")
-        chosen.append(rng.choice(pool, size=min(len(pool), n // 2), replace=False))
-    index = np.concatenate(chosen)
-    x, y = images[index], labels[index]
-    centred = x - x.mean(axis=0)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    points = centred @ vt[:2].T
-    explained = s[:2] ** 2 / (s ** 2).sum()
-
-    mu, sd = points.mean(axis=0), points.std(axis=0) + 1e-12
-    z = (points - mu) / sd
-    target = (y == b).astype(np.float64)
-    v, c = np.zeros(2), 0.0
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-(z @ v + c)))
-        v -= 1.0 * z.T @ (p - target) / len(z)
-        c -= 1.0 * float((p - target).mean())
-    w = v / sd  # back to PCA coordinates: z @ v + c == points @ w + bias
-    bias = c - float(mu @ w)
-    wrong = (points @ w + bias > 0) != (y == b)
-    return Projection(points, y, (a, b), w, bias, wrong, explained)
-
-
-def separability(images: np.ndarray, labels: np.ndarray, path: str | Path, n: int = 500,
-                 digits: tuple[int, int] = (3, 8), seed: int = 0) -> Path:
-    """Two digits in 2-D by PCA, coloured by class, with the best straight line and its mistakes marked."""
-    fit = project_and_fit(images, labels, n=n, digits=digits, seed=seed)
     a, b = fit.digits
     fig = _figure("separability")
     ax = fig.subplots()
@@ -375,33 +327,19 @@ def separability(images: np.ndarray, labels: np.ndarray, path: str | Path, n: in
 # vanishing
 
 
-def layer_gradients(activation: str, depth: int = 8, width: int = 32, seed: int = 0, batch: int = 64) -> np.ndarray:
-    """Mean |dloss/dW| of each Linear layer (first = next to the input) of a fresh MLP, on one random batch.
-
-    The network is MLP([784] + [width] * (depth - 1) + [10], activation) with this project's (PyTorch's)
-    initialization; the batch is uniform random pixels with random labels, the loss cross-entropy.
-    """
-    from micrograd_mnist.nn import MLP, Linear
-    from micrograd_mnist.nn import functional as F
-
-    if depth < 2:
-        raise PlotError(f"depth must be at least 2 Linear layers, got {depth}")
-    rng = np.random.default_rng(seed)
-    model = MLP([784] + [width] * (depth - 1) + [10], activation, rng=rng)
-    x = rng.random((batch, 784)).astype(np.float32)
-    y = rng.integers(0, 10, batch)
-    F.cross_entropy(model(x), y).backward()
-    return np.array([float(np.abs(layer.weight.grad).mean()) for layer in model if isinstance(layer, Linear)])
-
-
-def vanishing(path: str | Path, depth: int = 8, width: int = 32, seed: int = 0) -> Path:
-    """Gradient magnitude per layer at initialization, sigmoid against ReLU, on a log scale."""
+def vanishing(sigmoid: np.ndarray, relu: np.ndarray, path: str | Path, width: int | None = None) -> Path:
+    """Gradient magnitude per layer at initialization, sigmoid against ReLU, on a log scale: the two
+    arrays of micrograd_mnist.analysis.layer_gradients (first = next to the input), for a title `width`."""
+    sigmoid, relu = np.asarray(sigmoid, dtype=float), np.asarray(relu, dtype=float)
+    if sigmoid.ndim != 1 or sigmoid.shape != relu.shape or len(sigmoid) < 2 or not (sigmoid > 0).all() \
+            or not (relu > 0).all():
+        raise PlotError(f"vanishing needs two positive 1-D arrays of one length (at least 2 layers), got shapes "
+                        f"{sigmoid.shape} and {relu.shape}")
+    depth = len(sigmoid)
     fig = _figure("vanishing")
     ax = fig.subplots()
     layers = np.arange(1, depth + 1)
-    gradients = {}
-    for activation, name, color, marker in (("sigmoid", "sigmoid", RED, "o"), ("relu", "ReLU", BLUE, "s")):
-        g = gradients[activation] = layer_gradients(activation, depth, width, seed)
+    for g, name, color, marker in ((sigmoid, "sigmoid", RED, "o"), (relu, "ReLU", BLUE, "s")):
         ax.semilogy(layers, g, marker=marker, color=color, lw=2,
                     label=f"{name}: layer 1's gradient is 1/{two_digits(g[-1] / g[0])} of layer {depth}'s")
     ax.set_xticks(layers, [f"{i}\n(input)" if i == 1 else f"{i}\n(output)" if i == depth else str(i)
@@ -410,14 +348,15 @@ def vanishing(path: str | Path, depth: int = 8, width: int = 32, seed: int = 0) 
     ax.set_ylabel("mean |∂loss/∂W| (log scale)")
     ax.grid(alpha=0.3, which="major")
     ax.legend(loc="lower right", fontsize=9)
-    ax.set_title(vanishing_caption(gradients["sigmoid"], gradients["relu"]), fontsize=9, color="0.3")
-    fig.suptitle(f"Vanishing gradients at initialization: {depth} layers of width {width}, one random batch",
+    ax.set_title(vanishing_caption(sigmoid, relu), fontsize=9, color="0.3")
+    of_width = f" of width {width}" if width is not None else ""
+    fig.suptitle(f"Vanishing gradients at initialization: {depth} layers{of_width}, one random batch",
                  fontweight="bold", fontsize=11)
     return save(fig, path)
 
 
 def vanishing_caption(sigmoid: np.ndarray, relu: np.ndarray) -> str:
-    """What the two curves of `layer_gradients` show, in three lines; each word that could be wrong is chosen
+    """What the two curves of `vanishing` show, in three lines; each word that could be wrong is chosen
     by the numbers (the first is the input's layer, the last the output's), so the caption can't contradict them."""
     depth = len(sigmoid)
     shrink = sigmoid[1:] / sigmoid[:-1]  # per layer, towards the input

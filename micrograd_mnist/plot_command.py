@@ -1,5 +1,6 @@
-"""`micrograd-mnist plot KIND ...`: the command line for viz.plots, kept apart so that the CLI
-can list the kinds without importing matplotlib (it is imported when a picture is drawn)."""
+"""`micrograd-mnist plot KIND ...`: the command line for viz.plots. It reads the checkpoint, the data or
+metrics.json, has `evaluation` and `analysis` compute the numbers and viz draw them. viz (and matplotlib)
+is imported only when a picture is drawn, so the CLI can list the kinds without it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,7 @@ import json
 import math
 from pathlib import Path
 
-
-class PlotError(ValueError):
-    """A picture that can't be drawn as asked; the message is one line for the user."""
-
+from viz import PlotError  # viz's charts raise it too; catching it needs no matplotlib
 
 KINDS = {
     "weights": "first-layer weights as 28x28 pattern detectors: blue pixels excite, red inhibit (needs CKPT)",
@@ -56,16 +54,28 @@ def run(args: argparse.Namespace) -> int:
     """Draw the picture `args` asks for and print `wrote PATH`; user mistakes raise a one-line error."""
     import numpy as np
 
-    from micrograd_mnist import checkpoint, data
-    from micrograd_mnist.files import check_output
+    from viz.plots import (
+        architecture,
+        confusion,
+        curves,
+        digit,
+        mistakes,
+        picture_format,
+        separability,
+        vanishing,
+        weights,
+    )
 
-    from .plots import _format, architecture, confusion, curves, digit, mistakes, separability, vanishing, weights
+    from . import analysis, checkpoint, data
+    from .config import dataset_of
+    from .evaluation import report
+    from .files import check_output
 
     kind = args.kind
     if kind not in KINDS:
         raise PlotError(f"unknown plot {kind!r}: choose one of {', '.join(KINDS)}")
     out = Path(args.out) if args.out is not None else Path(f"{kind}.png")
-    _format(out)  # a bad suffix fails before any slow work
+    picture_format(out)  # a bad suffix fails before any slow work
     if kind in NEEDS_CHECKPOINT and args.checkpoint is None:
         raise PlotError(f"plot {kind} needs a checkpoint: micrograd-mnist plot {kind} RUN/model.npz")
     if kind in TAKES_NO_CHECKPOINT and args.checkpoint is not None:
@@ -79,8 +89,7 @@ def run(args: argparse.Namespace) -> int:
         _check_shape(kind, model.sizes, args.checkpoint)
 
     def test_set() -> tuple[np.ndarray, np.ndarray]:
-        dataset = (meta or {}).get("config", {}).get("dataset", "mnist")
-        mnist = data.load(dataset, args.data_dir)
+        mnist = data.load(dataset_of(meta or {}), args.data_dir)
         return mnist.test_images, mnist.test_labels
 
     if kind == "weights":
@@ -88,23 +97,22 @@ def run(args: argparse.Namespace) -> int:
     elif kind == "curves":
         curves(_read_metrics(metrics_path), out)
     elif kind in ("confusion", "mistakes"):
-        from micrograd_mnist.training import confusion_matrix, predict_proba
-
         images, labels = test_set()
-        predicted = predict_proba(model, images).argmax(axis=1)
+        test = report(model, images, labels)
         if kind == "confusion":
-            confusion(confusion_matrix(predicted, labels), out)
+            confusion(test.confusion, out)
         else:
-            mistakes(images, labels, predicted, out)
+            mistakes(images, labels, test.predicted, out)
     elif kind == "separability":
-        separability(*test_set(), out)
+        separability(analysis.project_and_fit(*test_set()), out)
     elif kind == "digit":
         images, labels = test_set()
         if not -len(images) <= args.index < len(images):
             raise PlotError(f"--index {args.index} is out of range: the test set has {len(images):,} images")
         digit(images[args.index], out, label=int(labels[args.index]))
     elif kind == "vanishing":
-        vanishing(out)
+        depth, width = 8, 32
+        vanishing(*(analysis.layer_gradients(a, depth, width) for a in ("sigmoid", "relu")), out, width=width)
     elif kind == "architecture":
         architecture(out, model.sizes if model is not None else (784, 16, 16, 10),
                      activation=model.activation if model is not None else None)
