@@ -27,7 +27,7 @@ import numpy as np
 
 from . import checkpoint, optim
 from .config import PRESETS, Config  # noqa: F401  (PRESETS: read here by the CLI and tests)
-from .data import MNIST, DataError
+from .data import MNIST, Batches, DataError
 from .evaluation import accuracy, report
 from .files import FileError, atomic_write, check_output, remove_stale_temps
 from .nn import MLP
@@ -278,6 +278,7 @@ def _train(cfg: Config, data: MNIST, out: Path, resumed: Resumed | None, log: Ca
     metrics = state["metrics"]
     B, n = cfg.batch_size, len(train_idx)
     steps = math.ceil(n / B)
+    batches = Batches(data.train_images, data.train_labels, B)  # one pair of buffers, refilled each step
     if state["step"] >= steps and state["epoch"] < cfg.epochs:  # only the training set's size can tell
         raise checkpoint.CheckpointError(f"{resumed.path} says batch {state['step']} of an epoch of {steps} batches: "
                                          "it was saved for another training set; start a new run without --resume")
@@ -299,8 +300,8 @@ def _train(cfg: Config, data: MNIST, out: Path, resumed: Resumed | None, log: Ca
                 for step in range(state["step"], steps):
                     if stop.requested:
                         raise stop.interruption()
-                    batch = order[step * B:(step + 1) * B]
-                    loss = F.cross_entropy(model(data.train_images[batch]), data.train_labels[batch])
+                    x, t = batches(order[step * B:(step + 1) * B])
+                    loss = F.cross_entropy(model(x), t)
                     value = float(loss.data)
                     if not math.isfinite(value):
                         kept = (f"{out / 'checkpoint.npz'} (the last good state) is kept"
@@ -311,10 +312,10 @@ def _train(cfg: Config, data: MNIST, out: Path, resumed: Resumed | None, log: Ca
                     loss.backward()
                     updating = True  # weights and the batch counter must change together
                     opt.step()
-                    state["loss_sum"] += value * len(batch)
+                    state["loss_sum"] += value * len(t)
                     state["step"] = step + 1
                     updating = False
-                    bar.update(len(batch), value)
+                    bar.update(len(t), value)
             except KeyboardInterrupt:
                 bar.close()
                 if updating:  # a second Ctrl-C mid-update: this state is torn, keep the last good checkpoint
