@@ -277,7 +277,7 @@ def test_failed_checkpoint_save_keeps_the_previous_checkpoint(tmp_path, monkeypa
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(checkpoint.np, "savez", savez_then_fail)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="No space left on device"):  # the disk's own error, passed on
         checkpoint.save(path, small_model(seed=2), {"epoch": 2})
     monkeypatch.undo()
     assert path.read_bytes() == before
@@ -295,3 +295,21 @@ def test_atomic_write_creates_folders_and_gives_normal_permissions(tmp_path):
     assert target.read_bytes() == b"hello"
     assert stat.S_IMODE(target.stat().st_mode) == 0o644  # not mkstemp's 0600
     assert os.listdir(target.parent) == ["out.bin"]
+
+
+def test_atomic_write_onto_a_folder_names_it_and_does_no_work(tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    calls = []
+    with pytest.raises(IsADirectoryError) as info:
+        atomic_write(folder, lambda f: calls.append(f))
+    assert info.value.filename == str(folder)
+    assert calls == []
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_atomic_write_makes_a_readable_file(tmp_path):
+    path = tmp_path / "out.bin"
+    atomic_write(path, lambda f: f.write(b"hello"))
+    assert path.read_bytes() == b"hello"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

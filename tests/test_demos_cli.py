@@ -328,6 +328,7 @@ def test_demo_and_expression_together(capsys):
 
 def test_neither_demo_nor_expression(capsys):
     assert "give exactly one of a DEMO" in one_error_line(capsys, ["backprop", "--all"])
+    assert "give exactly one of a DEMO" in one_error_line(capsys, ["backprop"])
 
 
 def test_a_lone_number_has_nothing_to_step_through(capsys):
@@ -388,3 +389,30 @@ def test_cli_backprop_html_onto_a_folder_is_a_one_line_error(capsys, tmp_path):
     folder.mkdir()
     one_error_line(capsys, ["backprop", "single-neuron", "--html", str(folder)])
     assert folder.is_dir() and not any(folder.iterdir())
+
+
+@pytest.mark.parametrize("expr", ["log(x)", "x**0.5"])
+def test_an_expression_undefined_at_the_given_values_is_one_line(capsys, expr):
+    assert "at these values" in one_error_line(capsys, ["backprop", "--expr", expr, "--set", "x=0"])
+
+
+def test_repeated_set_options_all_count(capsys):
+    assert cli.main(["backprop", "--expr", "x*y", "--set", "x=1", "--set", "y=2", "--all"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert "x = 1.0000" in out and "y = 2.0000" in out
+    assert "dL/dx += " in out and "dL/dy += " in out
+
+
+def test_no_gradient_lines_into_plain_constants(capsys):
+    assert cli.main(["backprop", "single-neuron", "--all"]) == 0
+    out = capsys.readouterr().out
+    for leaf in ("w", "x", "b", "y"):  # labelled leaves keep their lines
+        assert f"dL/d{leaf} += " in out, leaf
+
+    assert cli.main(["backprop", "layer-backprop", "--all"]) == 0  # loss (ŷ − 1.0)**2: 1.0 is a plain constant
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert "1 = 1.0000" in lines  # the constant is in the graph ...
+    assert not [line for line in lines if line.startswith(("dL/d(1)", "dL/d1 +="))]  # ... but gets no line
+    for leaf in ("x0", "x1", "W0[0,0]", "b4[0]"):  # indexed names read plainly: dL/dW0[0,0]
+        assert any(line.startswith(f"dL/d{leaf} += ") for line in lines), leaf

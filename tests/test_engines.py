@@ -365,3 +365,60 @@ def test_layer_shape_error_names_the_layer():
 def test_reshape_error_is_readable():
     with pytest.raises(ValueError, match=r"\(2, 3\).*6 numbers.*\(4, 2\)"):
         Tensor(np.zeros((2, 3))).reshape(4, 2)
+
+
+# --- pow's real domain, and x**0 at x = 0 -----------------------------------------------------------------------
+
+
+def test_pow_of_a_negative_base_to_a_fraction_is_not_complex():
+    with pytest.raises(ValueError, match="math domain error"):
+        Value(-8.0) ** (1 / 3)
+    with np.errstate(invalid="ignore"):
+        t = Tensor(np.array([-8.0, 8.0])) ** (1 / 3)
+    assert t.dtype.kind == "f"  # not complex
+    assert np.isnan(t.data[0]) and t.data[1] == pytest.approx(2.0)
+
+
+def test_zero_to_the_zero_has_a_zero_gradient():
+    v = Value(0.0)
+    out = v ** 0
+    out.backward()
+    assert out.data == 1.0 and v.grad == 0.0
+
+    t = Tensor(np.array([0.0, 2.0]), requires_grad=True)
+    (t ** 0).sum().backward()
+    assert not np.isnan(t.grad).any()
+    np.testing.assert_array_equal(t.grad, [0.0, 0.0])
+
+
+# --- the Tensor API's edges -------------------------------------------------------------------------------------
+
+
+def test_backward_without_anything_requiring_grad_is_an_error():
+    with pytest.raises(RuntimeError, match="requires_grad"):
+        (Tensor([1.0, 2.0]) * 2).sum().backward()
+
+
+def test_asarray_and_iteration():
+    t = Tensor(np.arange(6, dtype=np.float32).reshape(3, 2))
+    a = np.asarray(t)
+    assert isinstance(a, np.ndarray) and a.dtype.kind == "f"
+    np.testing.assert_array_equal(a, [[0, 1], [2, 3], [4, 5]])
+
+    rows = list(t)
+    assert len(rows) == 3 and all(isinstance(r, Tensor) and r.shape == (2,) for r in rows)
+    for i, row in enumerate(rows):
+        np.testing.assert_array_equal(row.data, [2 * i, 2 * i + 1])
+    with pytest.raises(TypeError, match="unsized object"):
+        iter(Tensor(3.0))
+
+
+@pytest.mark.parametrize("bad", [None, "3"])
+def test_tensor_of_non_numbers_is_a_type_error(bad):
+    with pytest.raises(TypeError, match=r"Tensor\(data\) needs numbers"):
+        Tensor(bad)
+
+
+def test_indexing_with_a_tensor_picks_rows():
+    t = Tensor(np.arange(6, dtype=np.float32).reshape(3, 2))
+    np.testing.assert_array_equal(t[Tensor([0, 2])].data, [[0.0, 1.0], [4.0, 5.0]])

@@ -220,3 +220,28 @@ def test_a_comment_alone_is_an_expr_error():
 def test_a_boolean_exponent_is_refused():
     # `True` alone is refused as "not allowed", and Value ** True raises TypeError; as an exponent it slips through
     refusal("w ** True", w=3.0)
+
+
+# --- names: aliases and redefinitions ---------------------------------------------------------------
+
+
+def test_a_bare_name_assignment_aliases_the_node():
+    out, names = graph("a = b; c = a*b", b=3.0)
+    assert names["a"] is names["b"]  # one node, two names
+    out.backward()
+    assert out.data == 9.0
+    assert names["b"].grad == 6.0  # d(b*b)/db, both paths reaching the same leaf
+
+
+@pytest.mark.parametrize("source, values", [
+    ("y = w*x; y = y + 1", {"w": 2.0, "x": 3.0}),
+    ("b = 2*b", {"b": 1.0}),  # a name given a value with --set is defined too
+])
+def test_redefining_a_name_is_refused(source, values):
+    with pytest.raises(ExprError, match="already defined"):
+        graph(source, **values)
+
+
+def test_a_syntax_error_column_counts_characters_not_bytes():
+    message = refusal("ŷŷŷ + $")
+    assert "at column 7:" in message and "ŷŷŷ + ⟶$" in message

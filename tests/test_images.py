@@ -137,3 +137,58 @@ def test_load_digit_not_an_image(tmp_path, content):
 def test_load_digit_on_a_folder(tmp_path):
     with pytest.raises(ImageError, match="is a folder; give a PNG or JPEG of one digit"):
         load_digit(tmp_path)
+
+
+def test_load_digit_refuses_a_blank_image(tmp_path):
+    image = tmp_path / "white.png"
+    Image.new("L", (40, 30), 255).save(image)
+    with pytest.raises(ImageError, match="no ink"):
+        load_digit(image)
+
+
+def test_a_decompression_bomb_is_an_image_error(tmp_path, monkeypatch):
+    image = tmp_path / "big.png"
+    Image.new("L", (64, 64), 0).save(image)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64x64 is past twice the limit: an error, not a warning
+    with pytest.raises(ImageError, match="can't read") as info:
+        load_digit(image)
+    assert "big.png" in str(info.value)
+
+
+def ink_band(profile: np.ndarray) -> np.ndarray:
+    where = np.nonzero(profile > 0.1)[0]
+    assert where.size, "no ink at all"
+    assert np.array_equal(where, np.arange(where.min(), where.max() + 1)), f"ink split into pieces: {where}"
+    return where
+
+
+def test_centring_does_not_wrap_ink_round_the_edges(tmp_path):
+    image = Image.new("L", (140, 140), 255)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([20, 20, 119, 39], fill=0)  # a thick bar along the top ...
+    draw.rectangle([20, 20, 22, 119], fill=0)  # ... and a thin stem down the left: the mass sits top-left
+    image.save(tmp_path / "gamma.png")
+    pixels = load_digit(tmp_path / "gamma.png").reshape(28, 28)
+    rows, cols = ink_band(pixels.max(axis=1)), ink_band(pixels.max(axis=0))
+    assert 15 <= rows.size <= 20 and 15 <= cols.size <= 20, (rows, cols)
+    # the shift moves the digit down and right, towards the centre; the edges it left behind stay black
+    assert rows.min() > 0 and cols.min() > 0
+    assert pixels[0].max() < 0.01 and pixels[:, 0].max() < 0.01
+
+
+def test_black_ink_on_a_transparent_background(tmp_path):
+    """Transparent pixels are black underneath: black ink on them is still a digit, not a blank."""
+    clear = Image.new("RGBA", (100, 100), (0, 0, 0, 0))
+    ImageDraw.Draw(clear).ellipse((25, 15, 75, 85), outline=(0, 0, 0, 255), width=8)
+    clear.save(tmp_path / "clear.png")
+    with Image.open(tmp_path / "clear.png") as check:
+        assert check.mode == "RGBA"
+
+    pixels = load_digit(tmp_path / "clear.png").reshape(28, 28)
+    assert pixels.max() > 0.5
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    assert border.max() < 0.01
+
+    ring().save(tmp_path / "white.png")
+    opaque = load_digit(tmp_path / "white.png").reshape(28, 28)
+    assert np.corrcoef(pixels.ravel(), opaque.ravel())[0, 1] > 0.9

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import leaf64
 
-from micrograd_mnist import Tensor, Value, ops
+from micrograd_mnist import Tensor, Value, ops, optim
 from micrograd_mnist.nn import MLP, Activation, Linear, ReLU, Sequential, Sigmoid, Tanh, functional, scalar
 from micrograd_mnist.optim import SGD, Adam
 
@@ -414,3 +414,79 @@ def test_mlp_learns_xor_quadrants(make_optimizer):
     accuracy = np.mean(model(inputs).data.argmax(axis=1) == labels)
     assert accuracy > 0.9
     assert losses[-1] < 0.25 * losses[0]
+
+
+# --- the fused linear op: x @ W + b forward, and the seed texts' backprop table for its gradients -------------
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (5,)])
+def test_fused_linear_matches_the_backprop_table(shape):
+    rng = np.random.default_rng(7)
+    layer = Linear(5, 3, rng=rng, dtype=np.float64)
+    W, b = layer.weight.data.copy(), layer.bias.data.copy()
+    X = rng.standard_normal(shape)
+    x = Tensor(X.copy(), requires_grad=True)
+    out = layer(x)
+    assert out.op is ops.linear  # one fused node, not matmul then add
+    assert out.dtype == np.float64 and out.shape == shape[:-1] + (3,)
+    np.testing.assert_allclose(out.data, X @ W + b, rtol=1e-12, atol=1e-12)
+
+    R = rng.standard_normal(out.shape)
+    (out * R).sum().backward()
+    np.testing.assert_allclose(x.grad, R @ W.T, rtol=1e-12, atol=1e-12)  # dL/dX = dL/dY · Wᵀ
+    expected_dW = X.T @ R if X.ndim > 1 else np.outer(X, R)  # dL/dW = Xᵀ · dL/dY
+    np.testing.assert_allclose(layer.weight.grad, expected_dW, rtol=1e-12, atol=1e-12)
+    assert layer.bias.grad.shape == (3,)
+    np.testing.assert_allclose(layer.bias.grad, R.sum(axis=0) if X.ndim > 1 else R, rtol=1e-12, atol=1e-12)
+
+
+def test_linear_without_bias():
+    rng = np.random.default_rng(8)
+    layer = Linear(5, 3, bias=False, rng=rng, dtype=np.float64)
+    assert layer.bias is None
+    assert [name for name, _ in layer.named_parameters()] == ["weight"]
+    X, R = rng.standard_normal((4, 5)), rng.standard_normal((4, 3))
+    x = Tensor(X.copy(), requires_grad=True)
+    out = layer(x)
+    np.testing.assert_allclose(out.data, X @ layer.weight.data, rtol=1e-12, atol=1e-12)
+    (out * R).sum().backward()
+    np.testing.assert_allclose(x.grad, R @ layer.weight.data.T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.weight.grad, X.T @ R, rtol=1e-12, atol=1e-12)
+    params = layer.parameters()
+    assert len(params) == 1 and params[0] is layer.weight  # nothing else to hold a gradient
+
+
+def test_linear_takes_float64_data_in_its_own_dtype():
+    layer = Linear(4, 3, rng=np.random.default_rng(0))
+    y = layer(Tensor(np.ones((2, 4), dtype=np.float64)))
+    assert y.dtype == np.float32 and y.shape == (2, 3)
+
+
+def test_cross_entropy_takes_label_tensors_and_refuses_empty_batches():
+    logits = Tensor(np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32))
+    labels = np.array([0, 2, 1, 2])
+    reference, _ = _reference_cross_entropy(logits.data.astype(np.float64), labels)
+    assert functional.cross_entropy(logits, labels).item() == pytest.approx(reference, rel=1e-6)
+    assert functional.cross_entropy(logits, Tensor(labels)).item() == pytest.approx(reference, rel=1e-6)
+    with pytest.raises(ValueError, match="batch > 0"):
+        functional.cross_entropy(Tensor(np.zeros((0, 3), dtype=np.float32)), np.array([], dtype=np.int64))
+
+
+def test_mse_refuses_silent_broadcasting_only():
+    with pytest.raises(ValueError, match="shaped like pred"):
+        functional.mse(Tensor(np.zeros((6, 1))), np.zeros(6))
+    pred, target = np.arange(12.0).reshape(3, 4), np.array([1.0, 2.0, 3.0, 4.0])
+    assert functional.mse(Tensor(pred), target).item() == pytest.approx(((pred - target) ** 2).mean())
+
+
+@pytest.mark.parametrize("make, complaint", [
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.1), "momentum must lie in"),
+    (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=-1), "weight_decay must lie in"),
+    (lambda ps: optim.Adam(ps, betas=(1.0, 0.999)), r"betas\[0\] must lie in \[0.0, 1.0\), got 1.0"),
+    (lambda ps: optim.Adam(ps, eps=-1), "eps must lie in"),
+    (lambda ps: optim.SGD(ps, lr=float("inf")), "learning rate must be a positive number, got inf"),
+], ids=["sgd-momentum", "sgd-weight-decay", "adam-beta1", "adam-eps", "sgd-lr-inf"])
+def test_optimizers_refuse_bad_settings(make, complaint):
+    params = [Tensor(np.zeros(2), requires_grad=True)]
+    with pytest.raises(ValueError, match=complaint):
+        make(params)

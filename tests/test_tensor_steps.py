@@ -4,6 +4,8 @@ engine's chain-rule terms on the same weights (the mirror)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from conftest import scripted
@@ -155,7 +157,7 @@ def test_parse_entry():
     assert parse_entry("W1[3,2]") == ("W1", (3, 2))
     assert parse_entry(" b [ 1 ] ") == ("b", (1,))
     for bad in ("W", "W[]", "W[-1]", "W[1;2]", "1W[0]"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=re.escape(f"--mirror takes NAME[i,j] (e.g. W[2,1]), got {bad!r}")):
             parse_entry(bad)
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from micrograd_mnist import checkpoint, training
+from micrograd_mnist import checkpoint, optim, training
 from micrograd_mnist.data import MNIST
 from micrograd_mnist.training import Config, Diverged, train
 
@@ -288,7 +291,7 @@ def test_resume_from_final_weights_is_refused(dataset, tmp_path):
 
 
 def test_resume_from_a_missing_file_is_a_checkpoint_error(dataset, tmp_path):
-    with pytest.raises(checkpoint.CheckpointError):
+    with pytest.raises(checkpoint.CheckpointError, match="no checkpoint at .*nope.npz: train one with"):
         run(tiny(), dataset, tmp_path, resume=tmp_path / "nope.npz")
 
 
@@ -320,3 +323,104 @@ def test_config_resolved_fills_in_the_preset():
     assert Config(optimizer="adam").resolved().lr == 1e-3
     custom = tiny().resolved()
     assert custom.sizes == [784, 16, 10] and custom.epochs == 3 and custom.weight_decay == 0.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The learning rate
+
+
+def test_the_learning_rate_follows_the_cosine_schedule_epoch_by_epoch(dataset, tmp_path, monkeypatch):
+    used: list[float] = []  # the lr each real optimizer step ran with
+    real_step = optim.SGD.step
+
+    def step(self) -> None:
+        used.append(self.lr)
+        real_step(self)
+
+    monkeypatch.setattr(optim.SGD, "step", step)
+    epochs, peak = 4, 0.05
+    run(tiny(epochs=epochs, lr=peak), dataset, tmp_path)
+    assert len(used) == epochs * STEPS
+    for e in range(epochs):  # constant within an epoch, 0.5·lr·(1 + cos(π·e/E)) from one epoch to the next
+        expected = 0.5 * peak * (1 + math.cos(math.pi * e / epochs))
+        assert used[e * STEPS:(e + 1) * STEPS] == pytest.approx([expected] * STEPS, rel=1e-12), e
+    assert used[0] == peak and used[-1] == pytest.approx(peak * (2 - math.sqrt(2)) / 4)  # 0.0073, not 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A real Ctrl-C (SIGINT) is honoured at the next batch boundary, wherever it lands
+
+
+def test_sigint_during_the_update_is_deferred_to_the_batch_boundary(dataset, tmp_path, monkeypatch):
+    handler_before = signal.getsignal(signal.SIGINT)
+    reference = run(tiny(epochs=2), dataset, tmp_path / "whole")
+    assert signal.getsignal(signal.SIGINT) is handler_before  # restored after a normal return
+
+    real_step, calls, continued = optim.SGD.step, [0], []
+
+    def step(self):
+        real_step(self)
+        calls[0] += 1
+        if calls[0] == 5:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, delivered while the update is under way
+            continued.append(calls[0])  # the handler only noted it: execution carries on
+
+    monkeypatch.setattr(optim.SGD, "step", step)
+    out = tmp_path / "broken"
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny(epochs=2), dataset, out)
+    assert signal.getsignal(signal.SIGINT) is handler_before  # restored after raising
+    assert continued == [5]
+    assert calls[0] == 5  # no batch started after the interrupt
+    ckpt = out / "checkpoint.npz"
+    assert ckpt.exists() and not (out / "model.npz").exists()
+    state = checkpoint.load(ckpt)[1]["resume"]
+    assert (state["epoch"], state["step"]) == (0, 5)  # exactly the five completed batches
+    assert state["metrics"]["train_loss"] == []
+
+    monkeypatch.undo()
+    resumed = run(tiny(epochs=2), dataset, out, resume=ckpt)
+    assert signal.getsignal(signal.SIGINT) is handler_before
+    for key in ("train_loss", "val_accuracy", "test_accuracy"):
+        assert resumed[key] == reference[key], key
+    assert_same_weights(weights(out / "model.npz"), weights(tmp_path / "whole" / "model.npz"))
+
+
+def test_sigint_during_validation_is_not_lost(dataset, tmp_path, monkeypatch):
+    handler_before = signal.getsignal(signal.SIGINT)
+    reference = run(tiny(epochs=2), dataset, tmp_path / "whole")
+
+    real_accuracy, sent = training.accuracy, []
+
+    def accuracy(*args):
+        if not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, while epoch 1 is being validated
+        return real_accuracy(*args)
+
+    out = tmp_path / "broken"
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "accuracy", accuracy)  # the loop calls training's name for it
+        with pytest.raises(KeyboardInterrupt):
+            run(tiny(epochs=2), dataset, out)
+    assert sent == [True]
+    assert signal.getsignal(signal.SIGINT) is handler_before
+    ckpt = out / "checkpoint.npz"
+    assert ckpt.exists() and not (out / "model.npz").exists()
+    state = checkpoint.load(ckpt)[1]["resume"]
+    assert (state["epoch"], state["step"]) == (1, 0)  # stopped before epoch 2's first batch
+    assert len(state["metrics"]["val_accuracy"]) == 1
+
+    resumed = run(tiny(epochs=2), dataset, out, resume=ckpt)
+    for key in ("train_loss", "val_accuracy", "test_accuracy", "per_class_accuracy"):
+        assert resumed[key] == reference[key], key
+    assert_same_weights(weights(out / "model.npz"), weights(tmp_path / "whole" / "model.npz"))
+
+
+def test_divergence_is_silent_and_says_nothing_was_saved(dataset, tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(Diverged, match="nothing was saved"):
+            run(tiny(lr=1e30), dataset, tmp_path / "out")
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
+    assert not (tmp_path / "out" / "checkpoint.npz").exists()

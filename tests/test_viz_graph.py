@@ -16,6 +16,8 @@ import viz
 from micrograd_mnist import Tensor, Value, nn
 from micrograd_mnist.demos import single_neuron
 from micrograd_mnist.graph import toposort
+from micrograd_mnist.moons import loss as moons_loss
+from micrograd_mnist.moons import make_model, make_moons
 from micrograd_mnist.nn import functional as F
 from viz.graph import HIGHLIGHT
 
@@ -230,7 +232,7 @@ def assert_graphviz_missing(tmp_path) -> None:
     message = str(info.value)
     assert "\n" not in message and "apt-get install graphviz" in message
     assert not (tmp_path / "g.svg").exists()
-    with pytest.raises(viz.GraphvizMissing):
+    with pytest.raises(viz.GraphvizMissing, match="apt-get install graphviz"):
         viz.pipe(dot, "png")
     assert viz.render(dot, tmp_path / "g.dot").read_text(encoding="utf-8") == dot.source
     assert Value(1.0)._repr_svg_() is None  # Jupyter then falls back to repr()
@@ -288,3 +290,63 @@ def test_the_caption_claims_no_elision_when_nothing_was_elided():
     dot = viz.draw(t, max_nodes=60)
     assert len(node_lines(dot)) == 101 + 100
     assert "elided" not in dot.source, re.search(r'label="([^"]*)" labelloc=t', dot.source).group(1)
+
+
+# --- big graphs, and pipe's errors ------------------------------------------------------------------------------
+
+
+def dot_parts(source: str) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """A graphviz source's declared nodes (name -> label) and its edges (tail, head), names unquoted."""
+    name = r'("[^"]*"|\w+)'
+    label = r'(?:"((?:[^"\\]|\\.)*)"|(\w+))'  # quoted, or a bare word such as tanh
+    nodes = {m[1].strip('"'): m[2] if m[2] is not None else m[3]
+             for m in re.finditer(rf"^\t{name} \[label={label}", source, re.M)}
+    edges = [(m[1].strip('"'), m[2].strip('"')) for m in re.finditer(rf"^\t{name} -> {name}", source, re.M)]
+    return nodes, edges
+
+
+def test_a_folded_drawing_declares_every_node_it_draws_an_edge_to():
+    a, b, c = Value(1.0, "a"), Value(2.0, "b"), Value(3.0, "c")
+    x = (a + b) + c
+    for _ in range(60):
+        x = x.tanh()
+    nodes, edges = dot_parts(viz.draw(x, max_nodes=20).source)
+    assert edges
+    undeclared = {end for edge in edges for end in edge} - set(nodes)
+    assert not undeclared
+    raw_ids = [label for label in nodes.values() if re.fullmatch(r"\d+(op|more)?", label)]
+    assert not raw_ids
+    assert "{ c | data 3.0000 | grad 0.0000 }" in nodes.values()
+
+
+def test_the_moons_loss_graph_has_one_caption_line_about_sums_and_renders():
+    X, y = make_moons()
+    total, _ = moons_loss(make_model(), X, y)
+    dot = viz.draw(total)
+    about_sums = [line for line in dot.source.splitlines() if "drawn as one Σ node" in line]
+    assert len(about_sums) == 1, about_sums
+    assert "sums are drawn as one Σ node each" in about_sums[0]
+    svg = viz.pipe(dot, "svg")
+    assert svg.lstrip().startswith(b"<?xml") and b"</svg>" in svg
+
+
+def test_a_huge_unfoldable_graph_gives_the_stub():
+    x = Value(0.5, "x")
+    for _ in range(2000):
+        x = x.tanh()
+    source = viz.draw(x).source
+    assert "too many to read" in source and "2,001 values" in source
+    nodes, edges = dot_parts(source)
+    assert list(nodes) == ["too-big"] and edges == []
+
+
+def test_pipe_turns_graphviz_failures_into_draw_errors(monkeypatch):
+    dot = viz.draw(Value(1.0, "a") * Value(2.0, "b"))
+
+    def broken_pipe(*args, **kwargs):
+        raise graphviz.CalledProcessError(1, ["dot"], stderr=b"Error: boom")
+
+    monkeypatch.setattr(dot, "pipe", broken_pipe)
+    with pytest.raises(viz.DrawError, match="Error: boom") as info:
+        viz.pipe(dot, "svg")
+    assert "\n" not in str(info.value)
