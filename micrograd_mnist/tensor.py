@@ -267,7 +267,9 @@ class Tensor:
         return len(self.data)
 
     def __iter__(self) -> Iterator[Tensor]:
-        return (self[i] for i in range(len(self)))  # len() refuses a 0-d tensor, as iteration should
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor: it holds one number; use .item() to read it")
+        return (self[i] for i in range(len(self)))
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         return self.data if dtype is None else self.data.astype(dtype)
