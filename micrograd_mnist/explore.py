@@ -435,7 +435,7 @@ class Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if length is None:
             raise RequestError(411, "a Content-Length is needed")
-        if not length.strip().isdigit():
+        if not (length.strip().isascii() and length.strip().isdigit()):  # "²".isdigit() is True, int("²") fails
             raise RequestError(400, "Content-Length must be a whole number of bytes")
         n = int(length)
         if n > MAX_BODY:

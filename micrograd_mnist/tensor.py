@@ -347,8 +347,8 @@ def _linear_backward(node: Tensor, g: np.ndarray, x: Tensor, W: Tensor, b: Tenso
     (tests/test_speed_paths.py). False, having done nothing, for any other case: the table handles those."""
     xd, Wd, bd = x._data, W._data, b._data
     dtype = g.dtype
-    if xd.ndim != 2 or g.ndim != 2 or bd.ndim != 1 or not xd.dtype == Wd.dtype == bd.dtype == dtype:
-        return False
+    if xd.ndim != 2 or g.ndim != 2 or bd.shape != g.shape[1:] or not xd.dtype == Wd.dtype == bd.dtype == dtype:
+        return False  # e.g. a bias of shape (1,) broadcast over the outputs: the table sums it back
     if x.requires_grad:
         _accumulate(x, g @ Wd.T, g)
     if W.requires_grad:

@@ -94,6 +94,16 @@ def test_the_fused_backward_leaves_a_one_sample_input_to_the_table():
     assert np.array_equal(x.grad, layer.weight.data.sum(axis=1))
 
 
+def test_the_fused_backward_leaves_a_broadcast_bias_to_the_table():
+    from micrograd_mnist import ops
+
+    x = Tensor(np.ones((4, 5)), requires_grad=True)
+    W = Tensor(np.ones((5, 3)), requires_grad=True)
+    b = Tensor(np.zeros(1), requires_grad=True)  # one bias for all three outputs
+    Tensor.apply(ops.linear, x, W, b).sum().backward()  # the fused rule wrote a (3,) sum into b's (1,) grad
+    assert np.array_equal(b.grad, [12.0]) and np.array_equal(W.grad, np.full((5, 3), 4.0))
+
+
 def step_grads(model, x, t):
     F.cross_entropy(model(x), t).backward()
     return model[0].weight.grad, model[0].bias.grad
