@@ -81,12 +81,13 @@ def check_output(path: str | Path, inputs: Iterable[str | Path] = ()) -> None:
         raise FileError(f"refusing to replace {path}: it is a {_kind(info.st_mode)}, not a regular file; "
                         f"give another file name ('-' writes to standard output where that makes sense)")
     for source in inputs:
-        if source is not None and str(source) != STDOUT and _same_file(path, Path(source)):
+        if source is not None and str(source) != STDOUT and same_file(path, source):
             raise FileError(f"refusing to write {path}: it is also this command's input {source}; "
                             "give another file name")
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """True if both paths name one file or folder (hard links and symlinks included); False if either is missing."""
     try:
         return os.path.samefile(a, b)
     except OSError:

@@ -29,7 +29,7 @@ from . import checkpoint, optim
 from .config import PRESETS, Config  # noqa: F401  (PRESETS: read here by the CLI and tests)
 from .data import MNIST, Batches, DataError
 from .evaluation import accuracy, report
-from .files import FileError, atomic_write, check_output, remove_stale_temps
+from .files import FileError, atomic_write, check_output, remove_stale_temps, same_file
 from .nn import MLP
 from .nn import functional as F
 
@@ -199,19 +199,12 @@ def check_out(out: Path, resume: Path | None = None, force: bool = False) -> Non
     for name in PRODUCTS:
         check_output(out / name)
     found = [name for name in PRODUCTS if (out / name).exists()]
-    own = resume is not None and _same_folder(Path(resume).parent, out)
+    own = resume is not None and same_file(Path(resume).parent, out)
     if found and not force and not own:
         resumable = "checkpoint.npz" in found and "model.npz" not in found
         hint = f", continue it with --resume {out / 'checkpoint.npz'}" if resumable else ""
         raise FileError(f"{out} already holds a run ({', '.join(found)}); give another --out{hint}, "
                         "or add --force to replace it")
-
-
-def _same_folder(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 @contextmanager
