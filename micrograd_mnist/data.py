@@ -38,6 +38,7 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 
 from .files import atomic_write_bytes, open_input
+from .nn.functional import below
 
 DATASETS = ("mnist", "fashion-mnist")
 NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
@@ -111,7 +112,9 @@ class Batches:
         n = len(idx)
         if n > self.batch_size:
             raise ValueError(f"a batch of {n} indices does not fit buffers of {self.batch_size}")
-        if n and (idx.min() < 0 or idx.max() >= len(self.images)):
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"batch indices must be integers, got an array of {idx.dtype}")
+        if n and not below(idx, len(self.images)):
             raise IndexError(f"batch indices must lie in [0, {len(self.images)}), got {idx.min()} to {idx.max()}")
         x, t = self._x[:n], self._t[:n]
         # mode="clip" (the indices are checked above): the default mode="raise" copies through a temporary

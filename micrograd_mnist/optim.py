@@ -9,11 +9,18 @@ written with augmented assignments, which act in place on arrays and rebind
 floats. Both give the same numbers: the same operations in the same order.
 Either way the update ends by assigning `p.data`, which is what advances a
 Tensor's version (so a graph built before the step refuses to backpropagate).
+
+When every parameter is an array of one dtype, the gradients, buffers and
+scratch arrays of all of them also lie end to end in one flat array each
+(`_Flat`): zero_grad() lends backward() the gradients' places in it, and a step
+is then a handful of long NumPy calls, the same arithmetic, instead of a handful
+per parameter (for a small layer the call costs more than its numbers).
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterable
 
 import numpy as np
@@ -30,6 +37,7 @@ class Optimizer:
             raise ValueError(f"learning rate must be a positive number, got {lr}")
         self.lr = lr
         self._scratches: dict[tuple[int, int], np.ndarray] = {}
+        self._flat: _Flat | None = None
 
     @staticmethod
     def _check(name: str, value: float, low: float, high: float = math.inf) -> float:
@@ -40,6 +48,15 @@ class Optimizer:
     def zero_grad(self) -> None:
         for p in self.params:
             p.zero_grad()
+        flat = self._layout()
+        if flat is not None:
+            flat.lend_gradients(self.params)
+
+    def _layout(self) -> _Flat | None:
+        """The flat layout of the parameters (made on first use, again when their shapes change), or None."""
+        if self._flat is None or not self._flat.fits(self.params):
+            self._flat = _Flat.of(self.params)
+        return self._flat
 
     def step(self) -> None:
         raise NotImplementedError
@@ -106,6 +123,92 @@ class Optimizer:
             self.t = [int(steps) for steps in t]
 
 
+class _Flat:
+    """Arrays shaped like the parameters, laid end to end in one flat array: the gradients (lent to backward()
+    by zero_grad()), each optimizer buffer, and scratch. A step on them is a few long NumPy calls."""
+
+    def __init__(self, shapes: list[tuple], dtype: np.dtype) -> None:
+        self.shapes, self.dtype = shapes, dtype
+        ends = np.cumsum([math.prod(shape) for shape in shapes]).tolist()
+        self.bounds = list(zip([0] + ends[:-1], ends))
+        self.gradients = np.empty(ends[-1], dtype)
+        # Weak references: while a gradient view is referred to from its parameter alone, backward() may write
+        # into it (tensor._spare counts the references); one the caller kept is not written again.
+        self.gradient_views: list = [lambda: None] * len(shapes)
+        self.states: dict[str, tuple[np.ndarray, list[np.ndarray]]] = {}
+        self.scratch = [self.views(np.empty(ends[-1], dtype)) for _ in range(2)]
+
+    @classmethod
+    def of(cls, params: list) -> _Flat | None:
+        """The layout of `params` if every one is a Tensor on a writeable float array, all of one dtype."""
+        first = params[0].data
+        if first.__class__ is not np.ndarray or first.dtype.kind != "f":
+            return None
+        for p in params:
+            data = p.data
+            if (data.__class__ is not np.ndarray or data.dtype != first.dtype or not data.flags.writeable
+                    or not hasattr(p, "_spare_grad") or data.size == 0):
+                return None
+        return cls([p.data.shape for p in params], first.dtype)
+
+    def fits(self, params: list) -> bool:
+        return all(p.data.__class__ is np.ndarray and p.data.shape == shape and p.data.dtype == self.dtype
+                   for p, shape in zip(params, self.shapes))
+
+    def views(self, array: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        return array, [array[a:b].reshape(shape) for (a, b), shape in zip(self.bounds, self.shapes)]
+
+    def lend_gradients(self, params: list) -> None:
+        """Give each parameter its place in `gradients` as the array its next backward() writes into."""
+        for i, (p, (a, b), shape) in enumerate(zip(params, self.bounds, self.shapes)):
+            view = self.gradient_views[i]()
+            if view is None:
+                view = self.gradients[a:b].reshape(shape)
+                self.gradient_views[i] = weakref.ref(view)
+            p._spare_grad = view
+
+    def gradient(self, params: list) -> np.ndarray | None:
+        """All the gradients as one array, if backward() wrote every one into its lent place; else None."""
+        for p, ref in zip(params, self.gradient_views):
+            if p.grad is None or p.grad is not ref():
+                return None
+        return self.gradients
+
+    def datas(self, params: list) -> list[np.ndarray] | None:
+        datas = [p.data for p in params]
+        return datas if all(d.flags.writeable for d in datas) else None
+
+    def state(self, opt: Optimizer, name: str):
+        """The optimizer's per-parameter buffers `name` as one flat array (moving them into one if they are
+        separate arrays, as after load_state_dict), None if there are none yet, False if only some exist."""
+        buffers = getattr(opt, name)
+        array, views = self.states.get(name, (None, ()))
+        if array is not None and all(b is v for b, v in zip(buffers, views)):
+            return array
+        if all(b is None for b in buffers):
+            return None
+        if not all(b.__class__ is np.ndarray and b.shape == shape and b.dtype == self.dtype
+                   for b, shape in zip(buffers, self.shapes)):
+            return False
+        array, views = self.views(np.empty_like(self.gradients))
+        for view, b in zip(views, buffers):
+            np.copyto(view, b)
+        return self.adopt(opt, name, array)
+
+    def adopt(self, opt: Optimizer, name: str, array: np.ndarray) -> np.ndarray:
+        """Make the flat `array` the optimizer's buffers `name` (each parameter's buffer a view of it)."""
+        array, views = self.views(array)
+        self.states[name] = (array, views)
+        setattr(opt, name, list(views))
+        return array
+
+    @staticmethod
+    def subtract(params: list, datas: list[np.ndarray], delta: list[np.ndarray]) -> None:
+        for p, data, d in zip(params, datas, delta):
+            np.subtract(data, d, out=data)
+            p.data = data  # advances the version, as in the per-parameter path
+
+
 def _copy(g):
     return g.copy() if isinstance(g, np.ndarray) else g
 
@@ -125,6 +228,10 @@ class SGD(Optimizer):
         self.buffers: list = [None] * len(self.params)
 
     def step(self) -> None:
+        flat = self._flat
+        gradient = None if flat is None else flat.gradient(self.params)
+        if gradient is not None and self._step_flat(flat, gradient):
+            return
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
@@ -143,30 +250,52 @@ class SGD(Optimizer):
                 g = g + self.momentum * buf if self.nesterov else buf
             p.data -= self.lr * g
 
-    def _step_in_place(self, i: int, p) -> None:
-        """step() for one array parameter, the same operations as above, written into p and the buffers."""
-        data, g = p.data, p.grad
-        lr, momentum, decay = float(self.lr), float(self.momentum), float(self.weight_decay)  # float32 stays float32
-        s = self._scratch(i)
-        if decay:
-            np.multiply(data, decay, out=s)
-            g = np.add(g, s, out=s)
+    def _update(self, g: np.ndarray, buf: np.ndarray | None, s: np.ndarray, t: np.ndarray | None):
+        """lr · (g's momentum buffer), written into s, and the buffer (None before the first step): the formulas
+        above as out= arithmetic on arrays of one shape, one parameter's or all of them end to end (_Flat)."""
+        momentum = float(self.momentum)  # Python floats, so float32 stays float32
         if momentum:
-            buf = self.buffers[i]
             if buf is None:
-                buf = self.buffers[i] = g.copy()
+                buf = g.copy()
             else:
                 np.multiply(buf, momentum, out=buf)
                 np.add(buf, g, out=buf)
             if self.nesterov:
-                t = self._scratch(i, 1)
                 np.multiply(buf, momentum, out=t)
                 g = np.add(g, t, out=t)
             else:
                 g = buf
-        np.multiply(g, lr, out=s)  # g may be s itself: an elementwise ufunc may write over its input
-        np.subtract(data, s, out=data)
+        return np.multiply(g, float(self.lr), out=s), buf  # g may be s itself: a ufunc may write over its input
+
+    def _step_in_place(self, i: int, p) -> None:
+        """step() for one array parameter, into p, its buffer and scratch."""
+        data, g, s = p.data, p.grad, self._scratch(i)
+        decay = float(self.weight_decay)
+        if decay:
+            np.multiply(data, decay, out=s)
+            g = np.add(g, s, out=s)
+        delta, self.buffers[i] = self._update(g, self.buffers[i], s, self._scratch(i, 1) if self.nesterov else None)
+        np.subtract(data, delta, out=data)
         p.data = data  # the one place the version advances: the setter counts the in-place change
+
+    def _step_flat(self, flat: _Flat, gradient: np.ndarray) -> bool:
+        """step() for all parameters at once, on the flat arrays; False, having changed nothing, if it can't."""
+        datas = flat.datas(self.params)
+        buf = flat.state(self, "buffers") if self.momentum else None
+        if datas is None or buf is False:
+            return False
+        (s, deltas), (t, _) = flat.scratch
+        g, decay = gradient, float(self.weight_decay)
+        if decay:
+            for data, view in zip(datas, deltas):
+                np.multiply(data, decay, out=view)
+            g = np.add(gradient, s, out=s)
+        first = buf is None
+        _, buf = self._update(g, buf, s, t)
+        if self.momentum and first:
+            flat.adopt(self, "buffers", buf)
+        flat.subtract(self.params, datas, deltas)
+        return True
 
 
 class Adam(Optimizer):
@@ -186,6 +315,10 @@ class Adam(Optimizer):
         self.t: list[int] = [0] * len(self.params)
 
     def step(self) -> None:
+        flat = self._flat
+        gradient = None if flat is None else flat.gradient(self.params)
+        if gradient is not None and self._step_flat(flat, gradient):
+            return
         b1, b2 = self.betas
         for i, p in enumerate(self.params):
             if p.grad is None:
@@ -206,18 +339,14 @@ class Adam(Optimizer):
             self.m[i], self.v[i] = m, v  # for Values the augmented assignments above made new floats
             p.data -= (self.lr / (1 - b1 ** t)) * m / ((v / (1 - b2 ** t)) ** 0.5 + self.eps)
 
-    def _step_in_place(self, i: int, p, t: int) -> None:
-        """step() for one array parameter, the same operations as above, written into p, m, v and scratch."""
-        b1, b2 = (float(b) for b in self.betas)
-        lr, eps, decay = float(self.lr), float(self.eps), float(self.weight_decay)  # float32 stays float32
-        data, g = p.data, p.grad
-        s, u = self._scratch(i), self._scratch(i, 1)
-        if decay:
-            np.multiply(data, decay, out=u)
-            g = np.add(g, u, out=u)
-        if self.m[i] is None:
-            self.m[i], self.v[i] = g * 0, g * 0  # as above (so a nan or inf gradient gives the same nan)
-        m, v = self.m[i], self.v[i]
+    def _update(self, g: np.ndarray, m, v, s: np.ndarray, u: np.ndarray, t: int):
+        """The step (lr / (1 − b1ᵗ)) · m / (√(v / (1 − b2ᵗ)) + eps), written into u, and the moments m and v
+        (None before the first step), from g (which may be u itself): the formulas above as out= arithmetic on
+        arrays of one shape, one parameter's or all of them end to end (_Flat)."""
+        b1, b2 = (float(b) for b in self.betas)  # Python floats, so float32 stays float32
+        lr, eps = float(self.lr), float(self.eps)
+        if m is None:
+            m, v = g * 0, g * 0  # as above (so a nan or inf gradient gives the same nan)
         np.multiply(m, b1, out=m)
         np.add(m, np.multiply(g, 1 - b1, out=s), out=m)
         np.multiply(v, b2, out=v)
@@ -227,6 +356,40 @@ class Adam(Optimizer):
         np.sqrt(s, out=s)  # NumPy computes an array's ** 0.5 as its square root
         np.add(s, eps, out=s)
         np.multiply(m, lr / (1 - b1 ** t), out=u)
-        np.divide(u, s, out=u)
-        np.subtract(data, u, out=data)
+        return np.divide(u, s, out=u), m, v
+
+    def _step_in_place(self, i: int, p, t: int) -> None:
+        """step() for one array parameter, into p, m, v and scratch."""
+        data, g = p.data, p.grad
+        s, u = self._scratch(i), self._scratch(i, 1)
+        decay = float(self.weight_decay)
+        if decay:
+            np.multiply(data, decay, out=u)
+            g = np.add(g, u, out=u)
+        delta, self.m[i], self.v[i] = self._update(g, self.m[i], self.v[i], s, u, t)
+        np.subtract(data, delta, out=data)
         p.data = data  # the one place the version advances: the setter counts the in-place change
+
+    def _step_flat(self, flat: _Flat, gradient: np.ndarray) -> bool:
+        """step() for all parameters at once, on the flat arrays; False, having changed nothing, if it can't
+        (also when the parameters' step counts differ: one t for all is what makes them one array)."""
+        datas = flat.datas(self.params)
+        m, v = flat.state(self, "m"), flat.state(self, "v")
+        t = self.t[0]
+        if datas is None or m is False or v is False or (m is None) != (v is None) or any(n != t for n in self.t):
+            return False
+        t += 1
+        self.t = [t] * len(self.params)
+        (s, _), (u, deltas) = flat.scratch
+        g, decay = gradient, float(self.weight_decay)
+        if decay:
+            for data, view in zip(datas, deltas):
+                np.multiply(data, decay, out=view)
+            g = np.add(gradient, u, out=u)
+        first = m is None
+        _, m, v = self._update(g, m, v, s, u, t)
+        if first:
+            flat.adopt(self, "m", m)
+            flat.adopt(self, "v", v)
+        flat.subtract(self.params, datas, deltas)
+        return True

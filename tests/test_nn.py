@@ -226,6 +226,7 @@ def test_cross_entropy_validates_its_labels():
         ([True, False, True], "integers"),
         ([0, 4, 1], r"\[0, 4\)"),
         ([0, -1, 1], r"\[0, 4\)"),
+        (np.array([0, -128, 1], np.int8), r"\[0, 4\)"),  # read as unsigned, -128 is 128
     ]:
         with pytest.raises(ValueError, match=pattern):
             functional.cross_entropy(logits, bad)

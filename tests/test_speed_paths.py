@@ -1,8 +1,10 @@
 """The engine's fast paths give exactly the plain path's numbers, and reuse memory only where nobody can see it.
 
-Fast paths: the fused backward of `linear` (tensor.FAST_BACKWARD) writing leaf gradients into the arrays
-zero_grad() kept; the optimizers' out= updates; `data.Batches` gathering into reused buffers. Each is compared,
-bit for bit, with the plain path (the op table's VJPs; the optimizers' augmented assignments; `X[idx]`).
+Fast paths: the fused forward and backward of `linear` and `cross_entropy` (tensor.FAST_FORWARD and
+FAST_BACKWARD), writing leaf gradients into the arrays zero_grad() kept or lent; the optimizers' out= updates,
+per parameter and on all parameters laid end to end (optim._Flat); `data.Batches` gathering into reused
+buffers. Each is compared, bit for bit, with the plain path (the op table's forward rules and VJPs; the
+optimizers' augmented assignments; `X[idx]`).
 No timing here: benchmarks/mnist_epoch.py measures the speed.
 """
 
@@ -26,8 +28,10 @@ def train(dtype, steps: int, make_opt, plain_backward: bool, plain_update: bool,
     with monkeypatch.context() as m:
         if plain_backward:
             m.setattr(tensor, "FAST_BACKWARD", {})
+            m.setattr(tensor, "FAST_FORWARD", {})
         if plain_update:
             m.setattr(optim.Optimizer, "_in_place", lambda self, p, *buffers: False)
+            m.setattr(optim._Flat, "of", classmethod(lambda cls, params: None))
         rng = np.random.default_rng(0)
         model = MLP([6, 5, 4, 3], "relu", rng=np.random.default_rng(1), dtype=dtype)
         opt = make_opt(model.parameters())
@@ -104,6 +108,46 @@ def test_the_fused_backward_leaves_a_broadcast_bias_to_the_table():
     assert np.array_equal(b.grad, [12.0]) and np.array_equal(W.grad, np.full((5, 3), 4.0))
 
 
+@pytest.mark.parametrize("classes", [3, 40])  # 40: wider than _row_max reads down the columns
+def test_the_fused_cross_entropy_gives_the_tables_loss_and_gradient_bit_for_bit(classes, monkeypatch):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((9, classes)).astype(np.float32) * 5
+    labels = rng.integers(0, classes, 9)
+    results = []
+    for fast in (True, False):
+        with monkeypatch.context() as m:
+            if not fast:
+                m.setattr(tensor, "FAST_FORWARD", {})
+                m.setattr(tensor, "FAST_BACKWARD", {})
+            logits = Tensor(z, requires_grad=True)
+            loss = F.cross_entropy(logits * 1.0, labels)
+            loss.backward()
+            results.append((loss.data.copy(), logits.grad.copy()))
+    assert np.array_equal(results[0][0], results[1][0]) and np.array_equal(results[0][1], results[1][1])
+
+
+def test_a_second_backward_through_the_fused_cross_entropy_uses_the_table():
+    logits = Tensor(np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]), requires_grad=True)
+    loss = F.cross_entropy(logits, np.array([1, 2]))
+    loss.backward()
+    first = logits.grad.copy()
+    loss.backward()  # the kept softmax became the first gradient; the table computes it again
+    assert np.allclose(logits.grad, 2 * first, rtol=0, atol=1e-15)
+
+
+def test_no_softmax_is_kept_without_a_graph():
+    from micrograd_mnist.tensor import no_grad
+
+    with no_grad():
+        loss = F.cross_entropy(Tensor(np.ones((2, 3)), requires_grad=True), np.array([0, 1]))
+    assert loss._saved is None and loss.op is None
+
+
+def test_the_fused_cross_entropy_passes_gradcheck():
+    x = Tensor(np.random.default_rng(2).standard_normal((5, 4)), requires_grad=True)
+    assert gradcheck(lambda x: F.cross_entropy(x * 1.5, np.array([0, 3, 1, 1, 2])), [x]) is True
+
+
 def step_grads(model, x, t):
     F.cross_entropy(model(x), t).backward()
     return model[0].weight.grad, model[0].bias.grad
@@ -170,6 +214,78 @@ def test_scratch_arrays_are_not_optimizer_state():
     assert set(opt.state_dict()) == {"m.0", "v.0", "t"}
 
 
+def spy_flat(monkeypatch, cls) -> list:
+    """Count the optimizer steps that ran on the flat arrays."""
+    calls, run = [], cls._step_flat
+    monkeypatch.setattr(cls, "_step_flat", lambda self, flat, g: bool(calls.append(1) or run(self, flat, g)))
+    return calls
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_after_zero_grad_every_step_runs_on_the_flat_arrays(name, monkeypatch):
+    calls = spy_flat(monkeypatch, optim.SGD if name.startswith("sgd") else optim.Adam)
+    train(np.float32, 4, OPTIMIZERS[name], False, False, monkeypatch)
+    assert len(calls) == 4  # and test_fast_backward_and_in_place_updates... showed they give the same numbers
+
+
+def small_step(model, opt, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    loss = F.cross_entropy(model(rng.standard_normal((7, 6)).astype(np.float32)), rng.integers(0, 3, 7))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def test_a_flat_gradient_the_caller_kept_is_not_overwritten_and_the_step_stays_right(monkeypatch):
+    runs = []
+    for keep in (False, True):
+        model = MLP([6, 5, 3], rng=np.random.default_rng(1))
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        small_step(model, opt, 0)
+        kept = model[0].weight.grad  # a view of the optimizer's flat gradient array
+        copy = kept.copy()
+        if not keep:
+            del kept
+        small_step(model, opt, 1)
+        if keep:
+            assert np.array_equal(kept, copy)  # backward wrote the new gradient elsewhere
+        small_step(model, opt, 2)
+        runs.append([p.data.copy() for p in model.parameters()])
+    assert all(np.array_equal(a, b) for a, b in zip(*runs))
+
+
+@pytest.mark.parametrize("name", ["sgd momentum", "adam"])
+def test_a_loaded_state_moves_into_the_flat_arrays_with_the_same_numbers(name, monkeypatch):
+    def run(flat: bool):
+        with monkeypatch.context() as m:
+            if not flat:
+                m.setattr(optim._Flat, "of", classmethod(lambda cls, params: None))
+            model = MLP([6, 5, 3], rng=np.random.default_rng(1))
+            opt = OPTIMIZERS[name](model.parameters())
+            small_step(model, opt, 0)
+            state = {k: v.copy() for k, v in opt.state_dict().items()}
+            opt.load_state_dict(state)  # separate arrays again
+            for seed in (1, 2):
+                small_step(model, opt, seed)
+            return [p.data.copy() for p in model.parameters()], opt
+    plain, _ = run(False)
+    fast, opt = run(True)
+    assert all(np.array_equal(a, b) for a, b in zip(plain, fast))
+    buffers = opt.buffers if name.startswith("sgd") else opt.m
+    assert all(b.base is not None and b.base is buffers[0].base for b in buffers)  # one flat array again
+
+
+def test_adam_with_step_counts_that_differ_updates_per_parameter():
+    model = MLP([6, 5, 3], rng=np.random.default_rng(1))
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    small_step(model, opt, 0)
+    opt.t[0] = 5  # as after a layer was frozen for a few steps
+    before = model[0].weight.data.copy()
+    small_step(model, opt, 1)
+    assert opt.t == [6, 2, 2, 2]
+    assert not np.array_equal(before, model[0].weight.data)
+
+
 # --- Batches --------------------------------------------------------------------------------------------------------
 
 
@@ -196,6 +312,11 @@ def test_batches_refuse_bad_indices_and_sizes():
         batches(np.array([3, 10]))
     with pytest.raises(IndexError, match="got -1 to 2"):
         batches(np.array([-1, 2]))
+    with pytest.raises(TypeError, match="must be integers, got an array of float64"):
+        batches(np.array([1.0, 2.0]))
+    with pytest.raises(IndexError, match="got -3 to 9"):
+        batches(np.array([9, -3], np.int8))
+    assert np.array_equal(batches(np.array([9, 0], np.uint16))[0], X[[9, 0]])
     with pytest.raises(ValueError, match="does not fit buffers of 4"):
         batches(np.arange(5))
     with pytest.raises(ValueError, match="as many labels as images"):

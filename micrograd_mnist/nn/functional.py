@@ -24,10 +24,18 @@ def cross_entropy(logits: Tensor, labels) -> Tensor:
     if labels.shape != logits.shape[:1] or labels.dtype.kind not in "iu":
         raise ValueError(f"cross_entropy expects labels as {logits.shape[0]} integers (one per row of logits), "
                          f"got an array of shape {labels.shape} and dtype {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+    if labels.size and not below(labels, logits.shape[1]):
         raise ValueError(f"cross_entropy labels must lie in [0, {logits.shape[1]}), got values from "
                          f"{labels.min()} to {labels.max()}")
     return Tensor.apply(ops.cross_entropy, logits, params=(labels,))
+
+
+def below(indices: np.ndarray, n: int) -> bool:
+    """Whether every integer in `indices` lies in [0, n): one pass, reading signed integers as unsigned, which
+    turns each negative one into a number above any n (min() and max() would be two passes)."""
+    if indices.dtype.kind == "i":
+        indices = indices.view(indices.dtype.str.replace("i", "u"))
+    return bool(indices.max() < n)
 
 
 def mse(pred: Tensor, target) -> Tensor:
