@@ -152,8 +152,11 @@ class _Flat:
         return cls([p.data.shape for p in params], first.dtype)
 
     def fits(self, params: list) -> bool:
-        return all(p.data.__class__ is np.ndarray and p.data.shape == shape and p.data.dtype == self.dtype
-                   for p, shape in zip(params, self.shapes))
+        for p, shape in zip(params, self.shapes):
+            data = p.data
+            if data.__class__ is not np.ndarray or data.shape != shape or data.dtype != self.dtype:
+                return False
+        return True
 
     def views(self, array: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         return array, [array[a:b].reshape(shape) for (a, b), shape in zip(self.bounds, self.shapes)]

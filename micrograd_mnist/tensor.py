@@ -86,7 +86,7 @@ class Tensor:
     def apply(cls, op: ops.Op, *parents: Tensor, params: tuple = ()) -> Tensor:
         """Run one row of the op table on Tensors and record it for backward, as tinygrad's `Function.apply`:
         `Tensor.apply(ops.linear, x, W, b)`; `params` are the op's constants (`params=(labels,)`)."""
-        if len(parents) != len(op.vjp) or not all(isinstance(p, Tensor) for p in parents):  # one VJP per input
+        if len(parents) != len(op.vjp) or not _all_tensors(parents):  # one VJP per input
             raise TypeError(f"{op.name} takes {len(op.vjp)} Tensor(s), got "
                             f"{', '.join(type(p).__name__ for p in parents) or 'none'}")
         return cls._from_op(op, parents, tuple(params))
@@ -293,6 +293,13 @@ class Tensor:
 
     def _repr_svg_(self) -> str | None:  # Jupyter shows the graph (drawn by viz, found as a plugin)
         return display_svg(self)
+
+
+def _all_tensors(items: tuple) -> bool:
+    for item in items:
+        if item.__class__ is not Tensor and not isinstance(item, Tensor):
+            return False
+    return True
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -89,9 +89,11 @@ class Linear(Module):
                      if bias else None)
 
     def forward(self, x) -> Tensor:
-        if not isinstance(x, Tensor) or (x.dtype != self.weight.dtype and not x.requires_grad):
-            x = Tensor.from_numpy(np.asarray(x, dtype=self.weight.dtype))  # data in, in the layer's dtype, no copy
-        if x.ndim not in (1, 2) or x.shape[-1] != self.in_features:
+        dtype = self.weight._data.dtype
+        if not isinstance(x, Tensor) or (x._data.dtype != dtype and not x.requires_grad):
+            x = Tensor.from_numpy(np.asarray(x, dtype=dtype))  # data in, in the layer's dtype, no copy
+        shape = x._data.shape
+        if len(shape) not in (1, 2) or shape[-1] != self.in_features:
             where = f"layer {self.name} " if self.name else ""
             raise ValueError(f"{where}{self!r} expects input of shape (batch, {self.in_features}), got {x.shape}: "
                              f"x @ W would be {x.shape} @ {self.weight.shape}")

@@ -19,13 +19,14 @@ def cross_entropy(logits: Tensor, labels) -> Tensor:
         if labels.dtype.kind == "f" and np.array_equal(labels, np.round(labels)):
             labels = labels.astype(np.int64)  # Tensors hold floats; a Tensor of whole numbers is a label Tensor
     labels = np.asarray(labels)
-    if logits.ndim != 2 or len(logits) == 0:
-        raise ValueError(f"cross_entropy expects logits of shape (batch, classes) with batch > 0, got {logits.shape}")
-    if labels.shape != logits.shape[:1] or labels.dtype.kind not in "iu":
-        raise ValueError(f"cross_entropy expects labels as {logits.shape[0]} integers (one per row of logits), "
+    shape = logits.shape
+    if len(shape) != 2 or shape[0] == 0:
+        raise ValueError(f"cross_entropy expects logits of shape (batch, classes) with batch > 0, got {shape}")
+    if labels.shape != shape[:1] or labels.dtype.kind not in "iu":
+        raise ValueError(f"cross_entropy expects labels as {shape[0]} integers (one per row of logits), "
                          f"got an array of shape {labels.shape} and dtype {labels.dtype}")
-    if labels.size and not below(labels, logits.shape[1]):
-        raise ValueError(f"cross_entropy labels must lie in [0, {logits.shape[1]}), got values from "
+    if not below(labels, shape[1]):
+        raise ValueError(f"cross_entropy labels must lie in [0, {shape[1]}), got values from "
                          f"{labels.min()} to {labels.max()}")
     return Tensor.apply(ops.cross_entropy, logits, params=(labels,))
 
@@ -33,9 +34,13 @@ def cross_entropy(logits: Tensor, labels) -> Tensor:
 def below(indices: np.ndarray, n: int) -> bool:
     """Whether every integer in `indices` lies in [0, n): one pass, reading signed integers as unsigned, which
     turns each negative one into a number above any n (min() and max() would be two passes)."""
-    if indices.dtype.kind == "i":
-        indices = indices.view(indices.dtype.str.replace("i", "u"))
+    unsigned = _UNSIGNED.get(indices.dtype)
+    if unsigned is not None:
+        indices = indices.view(unsigned)
     return bool(indices.max() < n)
+
+
+_UNSIGNED = {np.dtype(f"i{size}"): np.dtype(f"u{size}") for size in (1, 2, 4, 8)}
 
 
 def mse(pred: Tensor, target) -> Tensor:
