@@ -136,7 +136,7 @@ class _Flat:
         # into it (tensor._spare counts the references); one the caller kept is not written again.
         self.gradient_views: list = [lambda: None] * len(shapes)
         self.states: dict[str, tuple[np.ndarray, list[np.ndarray]]] = {}
-        self.scratch = [self.views(np.empty(ends[-1], dtype)) for _ in range(2)]
+        self._scratch: list[tuple[np.ndarray, list[np.ndarray]]] = []
 
     @classmethod
     def of(cls, params: list) -> _Flat | None:
@@ -157,6 +157,12 @@ class _Flat:
             if data.__class__ is not np.ndarray or data.shape != shape or data.dtype != self.dtype:
                 return False
         return True
+
+    def scratch(self, k: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Scratch array k (made on first use) and its per-parameter views."""
+        while len(self._scratch) <= k:
+            self._scratch.append(self.views(np.empty_like(self.gradients)))
+        return self._scratch[k]
 
     def views(self, array: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         return array, [array[a:b].reshape(shape) for (a, b), shape in zip(self.bounds, self.shapes)]
@@ -287,7 +293,8 @@ class SGD(Optimizer):
         buf = flat.state(self, "buffers") if self.momentum else None
         if datas is None or buf is False:
             return False
-        (s, deltas), (t, _) = flat.scratch
+        s, deltas = flat.scratch(0)
+        t = flat.scratch(1)[0] if self.nesterov else None
         g, decay = gradient, float(self.weight_decay)
         if decay:
             for data, view in zip(datas, deltas):
@@ -383,7 +390,7 @@ class Adam(Optimizer):
             return False
         t += 1
         self.t = [t] * len(self.params)
-        (s, _), (u, deltas) = flat.scratch
+        (s, _), (u, deltas) = flat.scratch(0), flat.scratch(1)
         g, decay = gradient, float(self.weight_decay)
         if decay:
             for data, view in zip(datas, deltas):
