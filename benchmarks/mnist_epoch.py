@@ -303,6 +303,17 @@ def report(results: list[dict]) -> None:
           f"; peak traced memory (tracemalloc, NumPy's allocations) over the first {PEAK_STEPS} steps; "
           "PyTorch's own allocator is not traced")
     print("goals: engine/floor <= 1.6 at batch 128 and 2 threads; engine/NumPy < 1; engine/PyTorch <= 0.7")
+    for r in results:
+        if r["batch"] == 128 and r["threads"] == 2:
+            value = ratio(r, "engine", "floor")
+            print(f"  engine/floor at batch 128, 2 threads: {value:.2f}, {'met' if value <= 1.6 else 'NOT met'}")
+    numpy_r = [ratio(r, "engine", "numpy") for r in results]
+    print(f"  engine/NumPy: {min(numpy_r):.2f} to {max(numpy_r):.2f}, "
+          f"below 1 in {sum(v < 1 for v in numpy_r)} of {len(numpy_r)} cells")
+    torch_r = [ratio(r, "engine", "torch") for r in results if "torch" in r["times"]]
+    if torch_r:
+        print(f"  engine/PyTorch: {min(torch_r):.2f} to {max(torch_r):.2f}, "
+              f"at most 0.7 in {sum(v <= 0.7 for v in torch_r)} of {len(torch_r)} cells")
     if all("torch" not in r["times"] for r in results):
         print("PyTorch not installed (pip install -e '.[bench]'): no torch comparison", file=sys.stderr)
 
