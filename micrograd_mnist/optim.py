@@ -20,6 +20,7 @@ per parameter (for a small layer the call costs more than its numbers).
 from __future__ import annotations
 
 import math
+import sys
 import weakref
 from collections.abc import Iterable
 
@@ -127,34 +128,39 @@ class _Flat:
     """Arrays shaped like the parameters, laid end to end in one flat array: the gradients (lent to backward()
     by zero_grad()), each optimizer buffer, and scratch. A step on them is a few long NumPy calls."""
 
-    def __init__(self, shapes: list[tuple], dtype: np.dtype) -> None:
-        self.shapes, self.dtype = shapes, dtype
-        ends = np.cumsum([math.prod(shape) for shape in shapes]).tolist()
+    def __init__(self, params: list) -> None:
+        self.datas = [p.data for p in params]  # the arrays the layout was made for: another one means a new layout
+        self.shapes, self.dtype = [d.shape for d in self.datas], self.datas[0].dtype
+        ends = np.cumsum([d.size for d in self.datas]).tolist()
         self.bounds = list(zip([0] + ends[:-1], ends))
-        self.gradients = np.empty(ends[-1], dtype)
-        # Weak references: while a gradient view is referred to from its parameter alone, backward() may write
-        # into it (tensor._spare counts the references); one the caller kept is not written again.
-        self.gradient_views: list = [lambda: None] * len(shapes)
+        self.gradients = np.empty(ends[-1], self.dtype)
+        # Weak references (a dead one to start with): while a lent view is referred to from its parameter alone,
+        # backward() may write into it (tensor._spare counts references); one the caller kept is left alone.
+        self.gradient_views: list = [_DEAD] * len(params)
         self.states: dict[str, tuple[np.ndarray, list[np.ndarray]]] = {}
         self._scratch: list[tuple[np.ndarray, list[np.ndarray]]] = []
 
     @classmethod
     def of(cls, params: list) -> _Flat | None:
-        """The layout of `params` if every one is a Tensor on a writeable float array, all of one dtype."""
-        first = params[0].data
+        """The layout of `params` if they are Tensors on writeable float arrays of one dtype, no two of them
+        sharing memory (weight decay reads each parameter after the one before it is updated: tied weights
+        must take the per-parameter path to see that update)."""
+        datas = [p.data for p in params]
+        first = datas[0]
         if first.__class__ is not np.ndarray or first.dtype.kind != "f":
             return None
-        for p in params:
-            data = p.data
+        for p, data in zip(params, datas):
             if (data.__class__ is not np.ndarray or data.dtype != first.dtype or not data.flags.writeable
                     or not hasattr(p, "_spare_grad") or data.size == 0):
                 return None
-        return cls([p.data.shape for p in params], first.dtype)
+        spans = sorted(byte_bounds(d) for d in datas)
+        if any(low < high for (_, high), (low, _) in zip(spans, spans[1:])):
+            return None
+        return cls(params)
 
     def fits(self, params: list) -> bool:
-        for p, shape in zip(params, self.shapes):
-            data = p.data
-            if data.__class__ is not np.ndarray or data.shape != shape or data.dtype != self.dtype:
+        for p, data in zip(params, self.datas):
+            if p.data is not data:
                 return False
         return True
 
@@ -169,6 +175,13 @@ class _Flat:
 
     def lend_gradients(self, params: list) -> None:
         """Give each parameter its place in `gradients` as the array its next backward() writes into."""
+        live = sum(ref() is not None for ref in self.gradient_views)
+        # The flat array is referred to by this object, by each lent view alive, and by getrefcount's argument.
+        # Any other reference is an array the caller made from a gradient (p.grad[0], p.grad.T): its numbers
+        # must stay, so backward gets a fresh flat array.
+        if _refcount is None or _refcount(self.gradients) > 2 + live:
+            self.gradients = np.empty_like(self.gradients)
+            self.gradient_views = [_DEAD] * len(params)
         for i, (p, (a, b), shape) in enumerate(zip(params, self.bounds, self.shapes)):
             view = self.gradient_views[i]()
             if view is None:
@@ -177,30 +190,33 @@ class _Flat:
             p._spare_grad = view
 
     def gradient(self, params: list) -> np.ndarray | None:
-        """All the gradients as one array, if backward() wrote every one into its lent place; else None."""
-        for p, ref in zip(params, self.gradient_views):
-            if p.grad is None or p.grad is not ref():
+        """All the gradients as one array, if backward() wrote every one into its lent place and every
+        parameter is still on the array the layout was made for; else None."""
+        for p, ref, data in zip(params, self.gradient_views, self.datas):
+            if p.grad is None or p.grad is not ref() or p.data is not data:
                 return None
         return self.gradients
 
-    def datas(self, params: list) -> list[np.ndarray] | None:
-        datas = [p.data for p in params]
-        return datas if all(d.flags.writeable for d in datas) else None
+    def writeable(self) -> bool:
+        return all(d.flags.writeable for d in self.datas)
 
     def state(self, opt: Optimizer, name: str):
-        """The optimizer's per-parameter buffers `name` as one flat array (moving them into one if they are
-        separate arrays, as after load_state_dict), None if there are none yet, False if only some exist."""
+        """The optimizer's per-parameter buffers `name`: this layout's flat array when they are its views,
+        None before the first step, True when they are separate arrays that move() can make one (as after
+        load_state_dict), False when they can't be one (only some exist, or another dtype). Changes nothing."""
         buffers = getattr(opt, name)
         array, views = self.states.get(name, (None, ()))
         if array is not None and all(b is v for b, v in zip(buffers, views)):
             return array
         if all(b is None for b in buffers):
             return None
-        if not all(b.__class__ is np.ndarray and b.shape == shape and b.dtype == self.dtype
-                   for b, shape in zip(buffers, self.shapes)):
-            return False
+        return all(b.__class__ is np.ndarray and b.shape == shape and b.dtype == self.dtype
+                   for b, shape in zip(buffers, self.shapes))
+
+    def move(self, opt: Optimizer, name: str) -> np.ndarray:
+        """Copy the separate buffers `name` into one flat array, which becomes the optimizer's buffers."""
         array, views = self.views(np.empty_like(self.gradients))
-        for view, b in zip(views, buffers):
+        for view, b in zip(views, getattr(opt, name)):
             np.copyto(view, b)
         return self.adopt(opt, name, array)
 
@@ -211,11 +227,15 @@ class _Flat:
         setattr(opt, name, list(views))
         return array
 
-    @staticmethod
-    def subtract(params: list, datas: list[np.ndarray], delta: list[np.ndarray]) -> None:
-        for p, data, d in zip(params, datas, delta):
+    def subtract(self, params: list, delta: list[np.ndarray]) -> None:
+        for p, data, d in zip(params, self.datas, delta):
             np.subtract(data, d, out=data)
             p.data = data  # advances the version, as in the per-parameter path
+
+
+_DEAD = weakref.ref(type("_Gone", (), {})())  # a weak reference whose object is gone: it gives None
+_refcount = getattr(sys, "getrefcount", None)  # as in tensor._spare: elsewhere than CPython, no reuse
+byte_bounds = getattr(np.lib, "array_utils", np).byte_bounds  # NumPy 2 moved it
 
 
 def _copy(g):
@@ -289,22 +309,23 @@ class SGD(Optimizer):
 
     def _step_flat(self, flat: _Flat, gradient: np.ndarray) -> bool:
         """step() for all parameters at once, on the flat arrays; False, having changed nothing, if it can't."""
-        datas = flat.datas(self.params)
         buf = flat.state(self, "buffers") if self.momentum else None
-        if datas is None or buf is False:
+        if buf is False or not flat.writeable():
             return False
+        if buf is True:
+            buf = flat.move(self, "buffers")
         s, deltas = flat.scratch(0)
         t = flat.scratch(1)[0] if self.nesterov else None
         g, decay = gradient, float(self.weight_decay)
         if decay:
-            for data, view in zip(datas, deltas):
+            for data, view in zip(flat.datas, deltas):
                 np.multiply(data, decay, out=view)
             g = np.add(gradient, s, out=s)
         first = buf is None
         _, buf = self._update(g, buf, s, t)
         if self.momentum and first:
             flat.adopt(self, "buffers", buf)
-        flat.subtract(self.params, datas, deltas)
+        flat.subtract(self.params, deltas)
         return True
 
 
@@ -383,17 +404,21 @@ class Adam(Optimizer):
     def _step_flat(self, flat: _Flat, gradient: np.ndarray) -> bool:
         """step() for all parameters at once, on the flat arrays; False, having changed nothing, if it can't
         (also when the parameters' step counts differ: one t for all is what makes them one array)."""
-        datas = flat.datas(self.params)
         m, v = flat.state(self, "m"), flat.state(self, "v")
         t = self.t[0]
-        if datas is None or m is False or v is False or (m is None) != (v is None) or any(n != t for n in self.t):
+        if (m is False or v is False or (m is None) != (v is None) or any(n != t for n in self.t)
+                or not flat.writeable()):
             return False
+        if m is True:
+            m = flat.move(self, "m")
+        if v is True:
+            v = flat.move(self, "v")
         t += 1
         self.t = [t] * len(self.params)
         (s, _), (u, deltas) = flat.scratch(0), flat.scratch(1)
         g, decay = gradient, float(self.weight_decay)
         if decay:
-            for data, view in zip(datas, deltas):
+            for data, view in zip(flat.datas, deltas):
                 np.multiply(data, decay, out=view)
             g = np.add(gradient, u, out=u)
         first = m is None
@@ -401,5 +426,5 @@ class Adam(Optimizer):
         if first:
             flat.adopt(self, "m", m)
             flat.adopt(self, "v", v)
-        flat.subtract(self.params, datas, deltas)
+        flat.subtract(self.params, deltas)
         return True

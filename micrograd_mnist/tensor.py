@@ -402,8 +402,9 @@ _ZEROS: dict[np.dtype, np.ndarray] = {}
 
 
 def _zeros(size: int, dtype: np.dtype) -> np.ndarray:
-    """At least `size` zeros of `dtype`, kept for reuse. Never written, so the memory behind them is the
-    operating system's one shared zero page: they cost address space, not RAM."""
+    """At least `size` zeros of `dtype`, kept for reuse (the largest size asked for, per dtype). Never
+    written: where NumPy's big allocations are fresh mappings (Linux), the memory behind them is the
+    operating system's one shared zero page, so they cost address space rather than RAM."""
     zeros = _ZEROS.get(dtype)
     if zeros is None or zeros.size < size:
         zeros = _ZEROS[dtype] = np.zeros(max(size, 2 * (0 if zeros is None else zeros.size)), dtype)
@@ -421,12 +422,15 @@ def _cross_entropy_forward(record: bool, logits: np.ndarray, labels: np.ndarray)
     total = e.sum(axis=-1, keepdims=True)
     n = len(labels)
     out = -(shifted - np.log(total))[np.arange(n), labels].sum() / n
+    if out != out:  # a NaN or infinite logit: the table's own forward, so even a NaN's sign bit is the same
+        return None
     return out, (np.divide(e, total, out=e) if record else None)
 
 
 def _row_max(a: np.ndarray) -> np.ndarray:
-    """a.max(axis=-1, keepdims=True) for a 2-D array; the same numbers (a max is exact, whatever the order),
-    read down the columns of a transposed copy when rows are short, where NumPy's row reduction is 3-6x slower."""
+    """a.max(axis=-1, keepdims=True) for a 2-D array, read down the columns of a transposed copy when rows are
+    short, where NumPy's row reduction is 3-6x slower. The same numbers (a max is exact, whatever the order)
+    except which NaN a row with several NaNs gives: the caller leaves NaN rows to the table."""
     if a.shape[1] > 32:
         return a.max(axis=-1, keepdims=True)
     return np.ascontiguousarray(a.T).max(axis=0)[:, None]

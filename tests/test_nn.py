@@ -227,11 +227,14 @@ def test_cross_entropy_validates_its_labels():
         ([0, 4, 1], r"\[0, 4\)"),
         ([0, -1, 1], r"\[0, 4\)"),
         (np.array([0, -128, 1], np.int8), r"\[0, 4\)"),  # read as unsigned, -128 is 128
+        (np.array([0, -1, 1], ">i8"), r"\[0, 4\)"),  # big-endian
     ]:
         with pytest.raises(ValueError, match=pattern):
             functional.cross_entropy(logits, bad)
     with pytest.raises(ValueError, match="batch, classes"):
         functional.cross_entropy(Tensor(np.zeros(4)), [1])
+    with pytest.raises(ValueError, match=r"\[0, 300\), got values from -1 to 0"):
+        functional.cross_entropy(Tensor(np.zeros((2, 300))), np.array([-1, 0], np.int8))  # -1 read unsigned < 300
 
 
 def test_mse_matches_a_numpy_reference(rng):

@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 import pytest
 
-from micrograd_mnist import optim, tensor
+from micrograd_mnist import ops, optim, tensor
 from micrograd_mnist.data import Batches
 from micrograd_mnist.gradcheck import gradcheck
 from micrograd_mnist.nn import MLP, Linear
@@ -126,13 +126,23 @@ def test_the_fused_cross_entropy_gives_the_tables_loss_and_gradient_bit_for_bit(
     assert np.array_equal(results[0][0], results[1][0]) and np.array_equal(results[0][1], results[1][1])
 
 
+def test_logits_with_nan_or_inf_take_the_tables_forward_to_the_bit():
+    z = np.array([[np.nan, -np.nan, 1.0], [2.0, np.inf, 0.0], [-np.nan, 3.0, np.nan], [1.0, 2.0, 3.0]], np.float32)
+    labels = np.array([0, 1, 2, 1])
+    with np.errstate(invalid="ignore"):  # inf − inf in both
+        fast = F.cross_entropy(Tensor(z, requires_grad=True), labels)
+        table = ops.cross_entropy.forward(np, z, labels)
+    assert np.asarray(fast.data).tobytes() == np.asarray(table).tobytes()
+    assert fast._saved is None  # nothing kept: the backward is the table's too
+
+
 def test_a_second_backward_through_the_fused_cross_entropy_uses_the_table():
     logits = Tensor(np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]]), requires_grad=True)
     loss = F.cross_entropy(logits, np.array([1, 2]))
     loss.backward()
     first = logits.grad.copy()
     loss.backward()  # the kept softmax became the first gradient; the table computes it again
-    assert np.allclose(logits.grad, 2 * first, rtol=0, atol=1e-15)
+    assert np.array_equal(logits.grad, 2 * first)
 
 
 def test_no_softmax_is_kept_without_a_graph():
@@ -215,17 +225,21 @@ def test_scratch_arrays_are_not_optimizer_state():
 
 
 def spy_flat(monkeypatch, cls) -> list:
-    """Count the optimizer steps that ran on the flat arrays."""
-    calls, run = [], cls._step_flat
-    monkeypatch.setattr(cls, "_step_flat", lambda self, flat, g: bool(calls.append(1) or run(self, flat, g)))
-    return calls
+    """What each step's attempt at running on the flat arrays returned (True: it did)."""
+    results, run = [], cls._step_flat
+
+    def spy(self, flat, g):
+        results.append(run(self, flat, g))
+        return results[-1]
+    monkeypatch.setattr(cls, "_step_flat", spy)
+    return results
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_after_zero_grad_every_step_runs_on_the_flat_arrays(name, monkeypatch):
-    calls = spy_flat(monkeypatch, optim.SGD if name.startswith("sgd") else optim.Adam)
+    ran = spy_flat(monkeypatch, optim.SGD if name.startswith("sgd") else optim.Adam)
     train(np.float32, 4, OPTIMIZERS[name], False, False, monkeypatch)
-    assert len(calls) == 4  # and test_fast_backward_and_in_place_updates... showed they give the same numbers
+    assert ran == [True] * 4  # and test_fast_backward_and_in_place_updates... showed they give the same numbers
 
 
 def small_step(model, opt, seed: int) -> None:
@@ -236,22 +250,60 @@ def small_step(model, opt, seed: int) -> None:
     opt.step()
 
 
-def test_a_flat_gradient_the_caller_kept_is_not_overwritten_and_the_step_stays_right(monkeypatch):
+@pytest.mark.parametrize("keep", [None, lambda g: g, lambda g: g[0], lambda g: g.T, lambda g: g.reshape(-1)],
+                         ids=["nothing", "grad", "a row", "its transpose", "a reshape"])
+def test_a_flat_gradient_the_caller_kept_is_not_overwritten_and_the_step_stays_right(keep, monkeypatch):
     runs = []
-    for keep in (False, True):
+    for kept_something in (False, keep is not None):
         model = MLP([6, 5, 3], rng=np.random.default_rng(1))
         opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         small_step(model, opt, 0)
-        kept = model[0].weight.grad  # a view of the optimizer's flat gradient array
-        copy = kept.copy()
-        if not keep:
-            del kept
+        # the gradient is a view of the optimizer's flat array, and so is anything made from it
+        kept = keep(model[0].weight.grad) if kept_something else None
+        copy = None if kept is None else kept.copy()
         small_step(model, opt, 1)
-        if keep:
+        if kept is not None:
             assert np.array_equal(kept, copy)  # backward wrote the new gradient elsewhere
         small_step(model, opt, 2)
         runs.append([p.data.copy() for p in model.parameters()])
     assert all(np.array_equal(a, b) for a, b in zip(*runs))
+
+
+@pytest.mark.parametrize("name", ["sgd nesterov + decay", "adam + decay"])
+def test_tied_parameters_take_the_per_parameter_path(name, monkeypatch):
+    """Two parameters on one array: weight decay must read the second after the first one's update."""
+    def run(flat: bool):
+        with monkeypatch.context() as m:
+            if not flat:
+                m.setattr(optim._Flat, "of", classmethod(lambda cls, params: None))
+            W = Tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32), requires_grad=True)
+            tied = Tensor.from_numpy(W.data, requires_grad=True)
+            opt = OPTIMIZERS[name]([W, tied])
+            for seed in range(3):
+                x = np.random.default_rng(seed).standard_normal((5, 4)).astype(np.float32)
+                loss = ((Tensor(x) @ W).tanh() * (Tensor(x) @ tied)).sum()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            return W.data.copy(), opt
+    plain, _ = run(False)
+    fast, opt = run(True)
+    assert opt._flat is None and np.array_equal(plain, fast)
+
+
+def test_a_parameter_given_a_new_array_is_updated_there(monkeypatch):
+    model = MLP([6, 5, 3], rng=np.random.default_rng(1))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    small_step(model, opt, 0)
+    W = model[0].weight
+    old = W.data
+    W.data = old.copy()  # after the layout was made; backward still fits the lent gradient
+    rng = np.random.default_rng(1)
+    loss = F.cross_entropy(model(rng.standard_normal((7, 6)).astype(np.float32)), rng.integers(0, 3, 7))
+    loss.backward()
+    kept_old = old.copy()
+    opt.step()
+    assert np.array_equal(old, kept_old) and not np.array_equal(W.data, kept_old)
 
 
 @pytest.mark.parametrize("name", ["sgd momentum", "adam"])
@@ -269,21 +321,30 @@ def test_a_loaded_state_moves_into_the_flat_arrays_with_the_same_numbers(name, m
                 small_step(model, opt, seed)
             return [p.data.copy() for p in model.parameters()], opt
     plain, _ = run(False)
+    ran = spy_flat(monkeypatch, optim.SGD if name.startswith("sgd") else optim.Adam)
     fast, opt = run(True)
     assert all(np.array_equal(a, b) for a, b in zip(plain, fast))
+    assert ran == [True] * 3  # the two steps after the load ran on the flat arrays too
     buffers = opt.buffers if name.startswith("sgd") else opt.m
     assert all(b.base is not None and b.base is buffers[0].base for b in buffers)  # one flat array again
 
 
-def test_adam_with_step_counts_that_differ_updates_per_parameter():
-    model = MLP([6, 5, 3], rng=np.random.default_rng(1))
-    opt = optim.Adam(model.parameters(), lr=1e-2)
-    small_step(model, opt, 0)
-    opt.t[0] = 5  # as after a layer was frozen for a few steps
-    before = model[0].weight.data.copy()
-    small_step(model, opt, 1)
-    assert opt.t == [6, 2, 2, 2]
-    assert not np.array_equal(before, model[0].weight.data)
+def test_adam_with_step_counts_that_differ_updates_per_parameter(monkeypatch):
+    def run(flat: bool):
+        with monkeypatch.context() as m:
+            if not flat:
+                m.setattr(optim._Flat, "of", classmethod(lambda cls, params: None))
+            model = MLP([6, 5, 3], rng=np.random.default_rng(1))
+            opt = optim.Adam(model.parameters(), lr=1e-2)
+            small_step(model, opt, 0)
+            opt.t[0] = 5  # as after a layer was frozen for a few steps
+            small_step(model, opt, 1)
+            return [p.data.copy() for p in model.parameters()], opt.t
+    plain, t_plain = run(False)
+    ran = spy_flat(monkeypatch, optim.Adam)
+    fast, t_fast = run(True)
+    assert ran == [True, False] and t_fast == t_plain == [6, 2, 2, 2]
+    assert all(np.array_equal(a, b) for a, b in zip(plain, fast))
 
 
 # --- Batches --------------------------------------------------------------------------------------------------------
@@ -317,6 +378,8 @@ def test_batches_refuse_bad_indices_and_sizes():
     with pytest.raises(IndexError, match="got -3 to 9"):
         batches(np.array([9, -3], np.int8))
     assert np.array_equal(batches(np.array([9, 0], np.uint16))[0], X[[9, 0]])
+    with pytest.raises(IndexError, match="got -1 to 2"):
+        batches(np.array([-1, 2], ">i4"))  # big-endian: not read as unsigned
     with pytest.raises(ValueError, match="does not fit buffers of 4"):
         batches(np.arange(5))
     with pytest.raises(ValueError, match="as many labels as images"):

@@ -32,12 +32,15 @@ def cross_entropy(logits: Tensor, labels) -> Tensor:
 
 
 def below(indices: np.ndarray, n: int) -> bool:
-    """Whether every integer in `indices` lies in [0, n): one pass, reading signed integers as unsigned, which
-    turns each negative one into a number above any n (min() and max() would be two passes)."""
+    """Whether every integer in `indices` lies in [0, n). Native signed integers are read as unsigned, which
+    turns each negative one into a number of at least 2^(bits−1): one pass instead of min() and max(), for
+    any n up to that. Other integers (big-endian, or n beyond that) take min() and max()."""
     unsigned = _UNSIGNED.get(indices.dtype)
-    if unsigned is not None:
-        indices = indices.view(unsigned)
-    return bool(indices.max() < n)
+    if unsigned is not None and n <= np.iinfo(indices.dtype).max + 1:
+        return bool(indices.view(unsigned).max() < n)
+    if indices.dtype.kind == "u":
+        return bool(indices.max() < n)
+    return bool(indices.min() >= 0 and indices.max() < n)
 
 
 _UNSIGNED = {np.dtype(f"i{size}"): np.dtype(f"u{size}") for size in (1, 2, 4, 8)}
