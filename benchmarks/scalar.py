@@ -91,7 +91,7 @@ def chain_build_and_backward(n: int, paused: bool) -> tuple[float, float]:
 
 def building_chains() -> None:
     per_node = {}
-    for n, repeats in ((10_000, 5), (1_000_000, 2)):
+    for n, repeats in ((10_000, 5), (1_000_000, 3)):
         for paused in (False, True):
             build, backward = min((chain_build_and_backward(n, paused) for _ in range(repeats)), key=sum)
             state = "paused" if paused else "running"
