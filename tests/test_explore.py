@@ -529,6 +529,23 @@ def test_drawing_a_one(browser, served, viewport):
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_picking_a_digit_does_not_redraw_the_network(browser, served, viewport):
+    """The first prediction fills the line above the picture and the legend's note; neither may change the
+    picture's size, or it is drawn again (a flash, and a neuron a learner is about to click is replaced)."""
+    learner = Learner(browser, served, viewport, touch=viewport is PHONE)
+    page = learner.page
+    neuron = page.locator('circle.neuron[data-layer="1"][data-j="5"]').element_handle()
+    size = "(b => [b.width, b.height])(document.getElementById('netbox').getBoundingClientRect())"
+    before = page.evaluate(size)
+    page.locator("#next").click()
+    assert learner.top() == "7"
+    page.wait_for_timeout(400)  # past the page's 80 ms wait before a redraw
+    assert page.evaluate(size) == before  # it may move down (a phone's prediction takes two lines), not shrink
+    assert neuron.evaluate("e => e.isConnected")
+    learner.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_a_test_digit_a_neuron_and_what_the_digit_wants(browser, served, viewport, model, digits):
     learner = Learner(browser, served, viewport, touch=viewport is PHONE)
     page = learner.page
