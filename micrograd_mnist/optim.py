@@ -62,11 +62,15 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError
 
-    def _gradients(self):
-        """(index, parameter, gradient + weight_decay · parameter) for each parameter with a gradient."""
-        for i, p in enumerate(self.params):
-            if p.grad is not None:
-                yield i, p, (p.grad + self.weight_decay * p.data if self.weight_decay else p.grad)
+    def _decayed(self, g: np.ndarray, datas: list[np.ndarray], parts: list[np.ndarray], out: np.ndarray):
+        """g + weight_decay · p as out= arithmetic into `out`, whose `parts` lie over the parameter arrays
+        `datas` (one parameter: [data], [out]; all of them: _Flat's views); g itself without decay."""
+        decay = float(self.weight_decay)  # a Python float, so float32 stays float32
+        if not decay:
+            return g
+        for data, part in zip(datas, parts):
+            np.multiply(data, decay, out=part)
+        return np.add(g, out, out=out)
 
     def _in_place(self, p, *buffers) -> bool:
         """Whether p's update can run as out= arithmetic: an array parameter, and a gradient and buffers
@@ -215,10 +219,11 @@ class _Flat:
 
     def move(self, opt: Optimizer, name: str) -> np.ndarray:
         """Copy the separate buffers `name` into one flat array, which becomes the optimizer's buffers."""
-        array, views = self.views(np.empty_like(self.gradients))
-        for view, b in zip(views, getattr(opt, name)):
+        buffers = getattr(opt, name)
+        array = self.adopt(opt, name, np.empty_like(self.gradients))
+        for view, b in zip(getattr(opt, name), buffers):
             np.copyto(view, b)
-        return self.adopt(opt, name, array)
+        return array
 
     def adopt(self, opt: Optimizer, name: str, array: np.ndarray) -> np.ndarray:
         """Make the flat `array` the optimizer's buffers `name` (each parameter's buffer a view of it)."""
@@ -298,11 +303,8 @@ class SGD(Optimizer):
 
     def _step_in_place(self, i: int, p) -> None:
         """step() for one array parameter, into p, its buffer and scratch."""
-        data, g, s = p.data, p.grad, self._scratch(i)
-        decay = float(self.weight_decay)
-        if decay:
-            np.multiply(data, decay, out=s)
-            g = np.add(g, s, out=s)
+        data, s = p.data, self._scratch(i)
+        g = self._decayed(p.grad, [data], [s], s)
         delta, self.buffers[i] = self._update(g, self.buffers[i], s, self._scratch(i, 1) if self.nesterov else None)
         np.subtract(data, delta, out=data)
         p.data = data  # the one place the version advances: the setter counts the in-place change
@@ -316,11 +318,7 @@ class SGD(Optimizer):
             buf = flat.move(self, "buffers")
         s, deltas = flat.scratch(0)
         t = flat.scratch(1)[0] if self.nesterov else None
-        g, decay = gradient, float(self.weight_decay)
-        if decay:
-            for data, view in zip(flat.datas, deltas):
-                np.multiply(data, decay, out=view)
-            g = np.add(gradient, s, out=s)
+        g = self._decayed(gradient, flat.datas, deltas, s)
         first = buf is None
         _, buf = self._update(g, buf, s, t)
         if self.momentum and first:
@@ -391,12 +389,9 @@ class Adam(Optimizer):
 
     def _step_in_place(self, i: int, p, t: int) -> None:
         """step() for one array parameter, into p, m, v and scratch."""
-        data, g = p.data, p.grad
+        data = p.data
         s, u = self._scratch(i), self._scratch(i, 1)
-        decay = float(self.weight_decay)
-        if decay:
-            np.multiply(data, decay, out=u)
-            g = np.add(g, u, out=u)
+        g = self._decayed(p.grad, [data], [u], u)
         delta, self.m[i], self.v[i] = self._update(g, self.m[i], self.v[i], s, u, t)
         np.subtract(data, delta, out=data)
         p.data = data  # the one place the version advances: the setter counts the in-place change
@@ -416,11 +411,7 @@ class Adam(Optimizer):
         t += 1
         self.t = [t] * len(self.params)
         (s, _), (u, deltas) = flat.scratch(0), flat.scratch(1)
-        g, decay = gradient, float(self.weight_decay)
-        if decay:
-            for data, view in zip(flat.datas, deltas):
-                np.multiply(data, decay, out=view)
-            g = np.add(gradient, u, out=u)
+        g = self._decayed(gradient, flat.datas, deltas, u)
         first = m is None
         _, m, v = self._update(g, m, v, s, u, t)
         if first:

@@ -23,6 +23,11 @@ from micrograd_mnist.nn import functional as F
 from micrograd_mnist.tensor import Tensor
 
 
+def per_parameter_updates(m) -> None:
+    """Switch off the optimizers' flat path (on a monkeypatch context `m`)."""
+    m.setattr(optim._Flat, "of", classmethod(lambda cls, params: None))
+
+
 def train(dtype, steps: int, make_opt, plain_backward: bool, plain_update: bool, monkeypatch, zero_grad=True):
     """Parameters and gradients after `steps` steps of a small MLP, through the chosen paths."""
     with monkeypatch.context() as m:
@@ -31,7 +36,7 @@ def train(dtype, steps: int, make_opt, plain_backward: bool, plain_update: bool,
             m.setattr(tensor, "FAST_FORWARD", {})
         if plain_update:
             m.setattr(optim.Optimizer, "_in_place", lambda self, p, *buffers: False)
-            m.setattr(optim._Flat, "of", classmethod(lambda cls, params: None))
+            per_parameter_updates(m)
         rng = np.random.default_rng(0)
         model = MLP([6, 5, 4, 3], "relu", rng=np.random.default_rng(1), dtype=dtype)
         opt = make_opt(model.parameters())
@@ -275,7 +280,7 @@ def test_tied_parameters_take_the_per_parameter_path(name, monkeypatch):
     def run(flat: bool):
         with monkeypatch.context() as m:
             if not flat:
-                m.setattr(optim._Flat, "of", classmethod(lambda cls, params: None))
+                per_parameter_updates(m)
             W = Tensor(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32), requires_grad=True)
             tied = Tensor.from_numpy(W.data, requires_grad=True)
             opt = OPTIMIZERS[name]([W, tied])
@@ -311,7 +316,7 @@ def test_a_loaded_state_moves_into_the_flat_arrays_with_the_same_numbers(name, m
     def run(flat: bool):
         with monkeypatch.context() as m:
             if not flat:
-                m.setattr(optim._Flat, "of", classmethod(lambda cls, params: None))
+                per_parameter_updates(m)
             model = MLP([6, 5, 3], rng=np.random.default_rng(1))
             opt = OPTIMIZERS[name](model.parameters())
             small_step(model, opt, 0)
@@ -333,7 +338,7 @@ def test_adam_with_step_counts_that_differ_updates_per_parameter(monkeypatch):
     def run(flat: bool):
         with monkeypatch.context() as m:
             if not flat:
-                m.setattr(optim._Flat, "of", classmethod(lambda cls, params: None))
+                per_parameter_updates(m)
             model = MLP([6, 5, 3], rng=np.random.default_rng(1))
             opt = optim.Adam(model.parameters(), lr=1e-2)
             small_step(model, opt, 0)
