@@ -47,11 +47,12 @@ class Optimizer:
         return value
 
     def zero_grad(self) -> None:
-        for p in self.params:
-            p.zero_grad()
         flat = self._layout()
         if flat is not None:
-            flat.lend_gradients(self.params)
+            flat.lend_gradients(self.params)  # which also forgets each gradient, as Tensor.zero_grad() does
+            return
+        for p in self.params:
+            p.zero_grad()
 
     def _layout(self) -> _Flat | None:
         """The flat layout of the parameters (made on first use, again when their shapes change), or None."""
@@ -179,19 +180,23 @@ class _Flat:
 
     def lend_gradients(self, params: list) -> None:
         """Give each parameter its place in `gradients` as the array its next backward() writes into."""
-        live = sum(ref() is not None for ref in self.gradient_views)
+        views, live = [], 0
+        for ref in self.gradient_views:
+            view = ref()
+            views.append(view)
+            live += view is not None
         # The flat array is referred to by this object, by each lent view alive, and by getrefcount's argument.
         # Any other reference is an array the caller made from a gradient (p.grad[0], p.grad.T): its numbers
         # must stay, so backward gets a fresh flat array.
         if _refcount is None or _refcount(self.gradients) > 2 + live:
             self.gradients = np.empty_like(self.gradients)
-            self.gradient_views = [_DEAD] * len(params)
-        for i, (p, (a, b), shape) in enumerate(zip(params, self.bounds, self.shapes)):
-            view = self.gradient_views[i]()
+            views = [None] * len(params)
+        for i, (p, view) in enumerate(zip(params, views)):
             if view is None:
+                (a, b), shape = self.bounds[i], self.shapes[i]
                 view = self.gradients[a:b].reshape(shape)
                 self.gradient_views[i] = weakref.ref(view)
-            p._spare_grad = view
+            p.grad, p._spare_grad = None, view
 
     def gradient(self, params: list) -> np.ndarray | None:
         """All the gradients as one array, if backward() wrote every one into its lent place and every
@@ -202,7 +207,10 @@ class _Flat:
         return self.gradients
 
     def writeable(self) -> bool:
-        return all(d.flags.writeable for d in self.datas)
+        for d in self.datas:
+            if not d.flags.writeable:
+                return False
+        return True
 
     def state(self, opt: Optimizer, name: str):
         """The optimizer's per-parameter buffers `name`: this layout's flat array when they are its views,

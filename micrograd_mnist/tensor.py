@@ -421,7 +421,8 @@ def _cross_entropy_forward(record: bool, logits: np.ndarray, labels: np.ndarray)
     e = np.exp(shifted)
     total = e.sum(axis=-1, keepdims=True)
     n = len(labels)
-    out = -(shifted - np.log(total))[np.arange(n), labels].sum() / n
+    # the table's (shifted − log total)[rows, labels], picked first: the same n differences, summed in the same order
+    out = -(shifted[np.arange(n), labels] - np.log(total[:n, 0])).sum() / n
     if out != out:  # a NaN or infinite logit: the table's own forward, so even a NaN's sign bit is the same
         return None
     return out, (np.divide(e, total, out=e) if record else None)

@@ -35,15 +35,16 @@ def below(indices: np.ndarray, n: int) -> bool:
     """Whether every integer in `indices` lies in [0, n). Native signed integers are read as unsigned, which
     turns each negative one into a number of at least 2^(bits−1): one pass instead of min() and max(), for
     any n up to that. Other integers (big-endian, or n beyond that) take min() and max()."""
-    unsigned = _UNSIGNED.get(indices.dtype)
-    if unsigned is not None and n <= np.iinfo(indices.dtype).max + 1:
+    unsigned, limit = _UNSIGNED.get(indices.dtype, (None, 0))
+    if n <= limit:
         return bool(indices.view(unsigned).max() < n)
     if indices.dtype.kind == "u":
         return bool(indices.max() < n)
     return bool(indices.min() >= 0 and indices.max() < n)
 
 
-_UNSIGNED = {np.dtype(f"i{size}"): np.dtype(f"u{size}") for size in (1, 2, 4, 8)}
+# a native signed dtype: its unsigned twin, and the largest n the one-pass check holds for (2^(bits−1))
+_UNSIGNED = {np.dtype(f"i{size}"): (np.dtype(f"u{size}"), 2 ** (8 * size - 1)) for size in (1, 2, 4, 8)}
 
 
 def mse(pred: Tensor, target) -> Tensor:
