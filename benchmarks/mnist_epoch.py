@@ -8,8 +8,9 @@
           same shapes and threads, into preallocated arrays, nothing else
 
 Same initial weights, batch order and thread count for each; every round times each contender once, in
-alternating order, and a ratio is the median of the per-round ratios (which cancels a shared machine's slow
-drifts better than a ratio of medians). Each (threads, batch) cell runs in its own process, because BLAS
+alternating order, each after a pause that lets the threads of the one before it go to sleep (PAUSE_S), and
+a ratio is the median of the per-round ratios (which cancels a shared machine's slow drifts better than a
+ratio of medians). Each (threads, batch) cell runs in its own process, because BLAS
 reads its thread count when NumPy loads.
 
 First a profile of the engine's step (batch 128): where an epoch goes, by measurement: the batch gather, the
@@ -55,6 +56,11 @@ from micrograd_mnist.nn import functional as F  # noqa: E402
 
 SIZES, LR, MOMENTUM = [784, 128, 64, 10], 0.05, 0.9
 PEAK_STEPS = 30  # peak memory is reached within the first steps: measured over these, not a whole epoch
+# After its last call, a BLAS or OpenMP worker thread spins on its core for a while before it sleeps (OpenBLAS
+# for up to 2^28 cycles, libgomp for GOMP_SPINCOUNT turns), so whoever runs next shares a core with it: the
+# floor timed straight after a PyTorch epoch took 0.143 s, and 0.130 s after a 50 ms pause (PyTorch likewise
+# after the others). Each contender waits this long before its epoch, so none pays for the one before it.
+PAUSE_S = 0.3
 
 
 def dataset() -> tuple[np.ndarray, np.ndarray, str]:
@@ -274,7 +280,8 @@ def cell(threads: int, B: int, repeats: int, with_profile: bool) -> dict:
     if torch_epoch:
         contenders["torch"] = torch_epoch
     order = np.random.default_rng(0).permutation(len(X))
-    engine_epoch(weights, X, y, order, B, steps=20)  # warm up allocator, BLAS threads and caches
+    for fn in contenders.values():  # warm up allocators, thread pools and caches (PyTorch's first epoch is 4x slower)
+        fn(weights, X, y, order, B, steps=20)
     times: dict[str, list[float]] = {name: [] for name in contenders}
     losses: dict[str, float] = {}
     gauges = []
@@ -283,6 +290,7 @@ def cell(threads: int, B: int, repeats: int, with_profile: bool) -> dict:
         gauges.append(cross_core_write())
         names = list(contenders) if r % 2 == 0 else list(reversed(contenders))
         for name in names:
+            time.sleep(PAUSE_S)
             start = time.perf_counter()
             losses[name] = contenders[name](weights, X, y, order, B)
             times[name].append(time.perf_counter() - start)
