@@ -18,6 +18,10 @@ optimizer (zero_grad + step) and forward + backward timed as phases; of forward 
 the floor, Python overhead is the same graph run on 1-wide layers (where arithmetic costs nothing), and the
 rest is elementwise work and temporaries.
 
+Each round also times a cross-core write (cross_core_write): the benchmark prints it beside each round's
+engine/floor at batch 128 and 2 threads, because on a shared 2-core machine how dear it is to hand data between
+cores changes from minute to minute, and the engine's weight updates pay for it where the floor does not.
+
 Goals: engine / floor <= 1.6 (batch 128, 2 threads); engine faster than hand-written NumPy and PyTorch.
 Run: `make bench`, or `python benchmarks/mnist_epoch.py [--threads 1,2] [--batches 32,128,512] [--repeats 5]`.
 The grid's other cells run `--grid-repeats` (3) epochs each, to keep `make bench` to a few minutes.
