@@ -61,6 +61,17 @@ class Optimizer:
         return self._flat
 
     def step(self) -> None:
+        """One update of every parameter that has a gradient: on the flat arrays when backward() wrote every
+        gradient into its lent place, else parameter by parameter."""
+        flat = self._flat
+        gradient = None if flat is None else flat.gradient(self.params)
+        if gradient is None or not self._step_flat(flat, gradient):
+            self._step_each()
+
+    def _step_flat(self, flat: _Flat, gradient: np.ndarray) -> bool:
+        raise NotImplementedError
+
+    def _step_each(self) -> None:
         raise NotImplementedError
 
     def _decayed(self, g: np.ndarray, datas: list[np.ndarray], parts: list[np.ndarray], out: np.ndarray):
@@ -269,11 +280,7 @@ class SGD(Optimizer):
         self.weight_decay = self._check("weight_decay", weight_decay, 0.0)
         self.buffers: list = [None] * len(self.params)
 
-    def step(self) -> None:
-        flat = self._flat
-        gradient = None if flat is None else flat.gradient(self.params)
-        if gradient is not None and self._step_flat(flat, gradient):
-            return
+    def _step_each(self) -> None:
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
@@ -351,11 +358,7 @@ class Adam(Optimizer):
         # (a frozen layer thawed) starts its bias correction at step 1, not at the others' count.
         self.t: list[int] = [0] * len(self.params)
 
-    def step(self) -> None:
-        flat = self._flat
-        gradient = None if flat is None else flat.gradient(self.params)
-        if gradient is not None and self._step_flat(flat, gradient):
-            return
+    def _step_each(self) -> None:
         b1, b2 = self.betas
         for i, p in enumerate(self.params):
             if p.grad is None:
