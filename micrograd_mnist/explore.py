@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import math
 import os
 import stat
 import sys
@@ -25,6 +24,8 @@ import webbrowser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from .files import finite_number
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 7840  # 784 pixels
@@ -84,7 +85,8 @@ class Source:
                                "then explore DIR") from None
         except OSError as e:
             raise ExploreError(f"can't read {path}: {e.strerror or e}") from None
-        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):  # a FIFO would block the load
+        # the loader refuses anything but a regular file too; this says what to give instead
+        if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
             raise ExploreError(f"{path} is not a regular file; give a model.npz or checkpoint.npz, or a run folder")
         model, meta, _ = checkpoint.load(path)
         try:
@@ -92,7 +94,7 @@ class Source:
         except inspect.ShapeError as e:
             raise ExploreError(f"can't explore {path}: {e}") from None
         self.model, self.meta, self.loaded = model, meta, path
-        self.stamp = (str(path), info.st_mtime_ns, info.st_size)
+        self.stamp = _stamp(path, info)
         self.version += 1
 
     def _test_set(self, data_dir):
@@ -100,9 +102,10 @@ class Source:
         from .config import Config, dataset_of
         from .inspect import TestDigits
 
-        config = self.meta.get("config") if isinstance(self.meta.get("config"), dict) else {}
-        dataset = dataset_of(self.meta) if dataset_of(self.meta) in data.DATASETS else Config.dataset
-        where = data_dir if data_dir is not None else config.get("data_dir")
+        dataset = dataset_of(self.meta)
+        if dataset not in data.DATASETS:
+            dataset = Config.dataset
+        where = data_dir if data_dir is not None else self.config().get("data_dir")
         try:
             found = data.load(dataset, where, log=self.log, download=False)
         except data.DataError as e:
@@ -118,14 +121,14 @@ class Source:
                 info = os.stat(path)
             except (ExploreError, OSError):
                 return False
-            if (str(path), info.st_mtime_ns, info.st_size) == self.stamp:
+            if _stamp(path, info) == self.stamp:
                 return False
             from .checkpoint import CheckpointError
 
             try:
                 self._load(path)
             except (ExploreError, CheckpointError, OSError) as e:
-                self.stamp = (str(path), info.st_mtime_ns, info.st_size)  # don't retry until it changes again
+                self.stamp = _stamp(path, info)  # don't retry until it changes again
                 self.note = f"kept the network from {self.loaded.name}: {e}"
                 return False
             self.note = None
@@ -165,9 +168,9 @@ class Source:
         out = {"done": done, "epochs": self.config().get("epochs")}
         for key in ("train_loss", "val_accuracy"):
             values = found.get(key)
-            out[key] = [v if _finite(v) else None for v in values] if isinstance(values, list) else []
+            out[key] = [v if finite_number(v) else None for v in values] if isinstance(values, list) else []
         test = found.get("test_accuracy")
-        out["test_accuracy"] = test if _finite(test) else None
+        out["test_accuracy"] = test if finite_number(test) else None
         return out
 
     def describe(self) -> str:
@@ -175,8 +178,9 @@ class Source:
         return f"{self.loaded} ({arch} {self.model.activation})"
 
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _stamp(path: Path, info: os.stat_result) -> tuple:
+    """What tells a checkpoint file apart from the one loaded before: its path, modification time and size."""
+    return str(path), info.st_mtime_ns, info.st_size
 
 
 # --- requests ---------------------------------------------------------------------------------------------
@@ -338,7 +342,7 @@ class Explorer:
         with self.source.lock:
             if lr is None:
                 lr = self.source.lr()
-            elif not _finite(lr) or not 0 < lr <= MAX_LR:
+            elif not finite_number(lr) or not 0 < lr <= MAX_LR:
                 raise RequestError(400, f"lr must be a number above 0 and at most {MAX_LR:g}")
             return inspect.wants(self.source.model, x, label, float(lr))
 
@@ -574,8 +578,6 @@ def main(argv: list[str] | None = None) -> int:
     add_parser(parser.add_subparsers(dest="command"))
     return run(parser.parse_args(["explore", *(sys.argv[1:] if argv is None else argv)]))
 
-
-main_for_tests = main
 
 if __name__ == "__main__":
     sys.exit(main())

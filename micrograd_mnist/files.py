@@ -8,6 +8,7 @@ symlink, one of the command's own inputs) is ever replaced.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import stat
 import sys
@@ -64,6 +65,14 @@ def read_input(path: str | Path, limit: int, what: str = "file") -> bytes:
     if len(data) > limit:  # it grew while we read it
         raise FileError(f"{path} is more than {limit:,} bytes, more than a {what} can be")
     return data
+
+
+def finite_number(v) -> bool:
+    """A finite JSON number: json.loads also reads NaN and Infinity, and integers of any size (which
+    math.isfinite refuses with OverflowError); a bool is an int to Python but not a number here."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return abs(v) < 1e300 if isinstance(v, int) else math.isfinite(v)
 
 
 def check_output(path: str | Path, inputs: Iterable[str | Path] = ()) -> None:

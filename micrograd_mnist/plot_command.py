@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
+from micrograd_mnist.files import finite_number
 from viz import PlotError  # viz's charts raise it too; catching it needs no matplotlib
 
 KINDS = {
@@ -28,7 +28,7 @@ KINDS = {
 NEEDS_CHECKPOINT = ("weights", "confusion", "mistakes")
 TAKES_NO_CHECKPOINT = ("vanishing",)
 METRICS_LIMIT = 16 * 2**20  # bytes; a real metrics.json is a few kilobytes
-MAX_EPOCHS = 100_000  # more points than any run has, fewer than would make the picture slow to draw
+MAX_EPOCHS = 100_000  # more points than any run has (checkpoint.MAX_EPOCHS), fewer than would make the picture slow
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -165,20 +165,13 @@ def _read_metrics(path: Path) -> dict:
         if len(values) > MAX_EPOCHS:
             raise PlotError(f"{path}: {key!r} has {len(values):,} entries, more than {MAX_EPOCHS:,} epochs; "
                              f"{written_by}")
-        if not all(v is None or _number(v) for v in values):  # null: a value training could not give (notes say)
+        if not all(v is None or finite_number(v) for v in values):  # null: a value training could not give (notes say)
             raise PlotError(f"{path}: {key!r} must be a list of numbers; {written_by}")
-    if metrics.get("test_accuracy") is not None and not _number(metrics["test_accuracy"]):
+    if metrics.get("test_accuracy") is not None and not finite_number(metrics["test_accuracy"]):
         raise PlotError(f"{path}: 'test_accuracy' must be a number; {written_by}")
     if not _config_ok(metrics.get("config")):
         raise PlotError(f"{path}: 'config' is not a training configuration; {written_by}")
     return metrics
-
-
-def _number(v) -> bool:
-    """A finite JSON number (json.loads also reads NaN and Infinity; a bool is an int to Python)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return False
-    return abs(v) < 1e300 if isinstance(v, int) else math.isfinite(v)
 
 
 def _config_ok(config) -> bool:
@@ -189,7 +182,7 @@ def _config_ok(config) -> bool:
         return False
     sizes = config.get("sizes")
     if sizes is not None and not (isinstance(sizes, list) and len(sizes) <= 64
-                                  and all(_number(n) and isinstance(n, int) and n > 0 for n in sizes)):
+                                  and all(finite_number(n) and isinstance(n, int) and n > 0 for n in sizes)):
         return False
     return all(config.get(k) is None or (isinstance(config[k], str) and len(config[k]) <= 100)
                for k in ("activation", "preset"))

@@ -275,7 +275,8 @@ def test_neuron_and_wants_check_their_numbers(served):
         assert status == 400 and message in answer["error"]
     for body, message in [({"pixels": x, "label": 10}, "label must be a whole number from 0 to 9"),
                           ({"pixels": x, "label": 3, "lr": -1}, "lr must be a number above 0"),
-                          ({"pixels": x, "label": 3, "lr": 1e9}, "at most 10")]:
+                          ({"pixels": x, "label": 3, "lr": 1e9}, "at most 10"),
+                          ({"pixels": x, "label": 3, "lr": 10**400}, "lr must be a number")]:  # too big for a float
         status, answer = served.post("/api/wants", body)
         assert status == 400 and message in answer["error"]
     for body, message in [({"pick": "all"}, "pick must be one of"), ({"pick": "index", "index": 300}, "0 to 299"),
