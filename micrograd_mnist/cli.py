@@ -144,7 +144,7 @@ def cmd_evaluate(args) -> int:
     from .checkpoint import load
     from .config import dataset_of
     from .evaluation import report
-    from .files import STDOUT, atomic_write
+    from .files import atomic_write
 
     model, meta, _ = load(args.checkpoint)
     _check_takes_digits(model, args.checkpoint)
@@ -152,13 +152,12 @@ def cmd_evaluate(args) -> int:
     mnist = data.load(dataset, args.data_dir, every_class=True)
     test = report(model, mnist.test_images, mnist.test_labels)
     counts = test.confusion
-    to_stdout = args.confusion is not None and str(args.confusion) == STDOUT
+    to_stdout = _to_stdout(args.confusion)
     out = sys.stderr if to_stdout else sys.stdout  # with --confusion -, standard output is the CSV alone
     print(f"{args.checkpoint}: test accuracy {test.accuracy:.2%} on {len(test.predicted):,} {dataset} test images",
           file=out)
     for digit, (row, share) in enumerate(zip(counts, test.per_class)):
-        print(f"  class {digit}: {'no test images' if share is None else f'{share:.2%}'}  "
-              f"({row[digit]}/{row.sum()})", file=out)
+        print(f"  class {digit}: {share:.2%}  ({row[digit]}/{row.sum()})", file=out)  # every class is there (load)
     if args.confusion:
         lines = ["true\\predicted," + ",".join(map(str, range(10)))]
         lines += [f"{i}," + ",".join(map(str, row)) for i, row in enumerate(counts)]
@@ -248,7 +247,14 @@ def cmd_backprop(args) -> int:
 
 
 def _html_to_stdout(args) -> bool:
-    return args.html is not None and str(args.html) == "-"
+    return _to_stdout(args.html)
+
+
+def _to_stdout(path) -> bool:
+    """Whether an output option was given as `-`, standard output."""
+    from .files import STDOUT
+
+    return path is not None and str(path) == STDOUT
 
 
 def _backprop_tensors(args) -> int:

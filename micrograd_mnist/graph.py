@@ -67,8 +67,6 @@ class building:
             gc.enable()
 
 
-no_cycle_collection = building  # the name backward() knew it by
-
 
 DISPLAY_GROUP = "micrograd_mnist.display"
 

@@ -138,7 +138,7 @@ def _to_gray(image, orientation: int, path: str | Path) -> np.ndarray:
     from PIL import Image
 
     mode = image.mode
-    full_scale = 65535.0 if mode in _SIXTEEN_BIT else None if mode in ("I", "F") else 255.0
+    full_scale = 65535.0 if mode in _SIXTEEN_BIT else None  # read only for I and F pixels, below
     factor = math.ceil(max(image.size) / WORK_SIDE)
     try:
         # Into a mode that reduce can average (it can't 1, P or I;16), premultiplied where there is
@@ -165,15 +165,16 @@ def _to_gray(image, orientation: int, path: str | Path) -> np.ndarray:
     if method is not None:  # the camera was turned: the pixels are stored sideways, EXIF says how to stand them up
         image = image.transpose(method)
 
+    if image.mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise ImageError(f"{path} has pixels that are not numbers (NaN or infinity); {FORMAT_HINT}")
+        return _scaled(values, full_scale)
     pixels = np.asarray(image, dtype=np.float32)
     if image.mode in ("La", "RGBa"):
         # premultiplied ink (luma as Pillow weighs it) over white paper where it is transparent
         ink = pixels[..., 0] if image.mode == "La" else pixels[..., :3] @ np.float32([0.299, 0.587, 0.114])
         return np.clip((ink + 255 - pixels[..., -1]) / 255, 0, 1)
-    if image.mode in ("I", "F"):
-        if not np.isfinite(pixels).all():
-            raise ImageError(f"{path} has pixels that are not numbers (NaN or infinity); {FORMAT_HINT}")
-        return _scaled(np.asarray(image, dtype=np.float64), full_scale)
     return pixels / 255
 
 
@@ -202,9 +203,10 @@ def _crop_ink(gray: np.ndarray) -> np.ndarray | None:
     if border.mean() > 0.5:  # dark ink on light paper: MNIST digits are white on black
         gray, border = 1 - gray, 1 - border
     gray = np.clip(gray - np.median(border), 0, 1)  # the paper's own shade becomes black
-    if gray.max() <= 0:
+    peak = gray.max()
+    if peak <= 0:
         return None
-    rows, cols = np.nonzero(gray > 0.1 * gray.max())
+    rows, cols = np.nonzero(gray > 0.1 * peak)
     return gray[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
 
 

@@ -72,8 +72,7 @@ def forward(model: nn.MLP, pixels: np.ndarray) -> Forward:
             else:
                 a[-1] = h.data[0].astype(np.float64)
         logits = h.data[0].astype(np.float64)
-    e = np.exp(logits - logits.max())
-    return Forward(z, a, e / e.sum())
+    return Forward(z, a, _softmax(logits))
 
 
 def edges(model: nn.MLP) -> list[dict]:
@@ -116,7 +115,11 @@ def neuron(model: nn.MLP, pixels: np.ndarray, layer: int, j: int) -> dict:
 def first_layer_weights(model: nn.MLP) -> dict:
     """The first TILES neurons' incoming weights, each a 28×28 picture: what each neuron looks for."""
     w = linears(model)[0].weight.data.astype(np.float64)
-    shown = list(range(min(TILES, w.shape[1])))
+    return _tiles(w, list(range(min(TILES, w.shape[1]))))
+
+
+def _tiles(w: np.ndarray, shown: list[int]) -> dict:
+    """Columns `shown` of a (784, n) matrix, each a 28×28 tile for the page, with their common scale."""
     return {"neurons": shown, "tiles": [w[:, j] for j in shown], "max": float(np.abs(w[:, shown]).max()),
             "of": w.shape[1]}
 
@@ -159,8 +162,7 @@ def wants(model: nn.MLP, pixels: np.ndarray, label: int, lr: float) -> dict:
     g1 = -params[0][0].grad
     # a wide first layer: the neurons this digit asks most of (biggest nudge), in neuron order
     shown = sorted(np.argsort(-np.linalg.norm(g1, axis=0), kind="stable")[:TILES].tolist())
-    tiles = {"neurons": shown, "tiles": [g1[:, j] for j in shown], "max": float(np.abs(g1[:, shown]).max()),
-             "of": g1.shape[1]}
+    tiles = _tiles(g1, shown)
 
     with no_grad():
         for w, b in params:

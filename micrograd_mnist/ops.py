@@ -49,8 +49,7 @@ def op(name: str, symbol: str, forward: Callable, **derivatives: tuple[str, Call
 # The scalar namespace: just the names the shared ops use, backed by `math`.
 SCALAR = SimpleNamespace(exp=math.exp, log=math.log, tanh=math.tanh, maximum=max,
                          pow=math.pow,  # math.pow, not **: (-8) ** (1/3) would quietly turn complex
-                         where=lambda condition, yes, no: yes if condition else no,
-                         isfinite=math.isfinite)
+                         where=lambda condition, yes, no: yes if condition else no)
 
 
 # --- shared by both engines: elementwise, on a float (Value) or an array (Tensor) -----------------------------------

@@ -15,7 +15,7 @@ from numbers import Real
 import numpy as np
 
 from . import ops
-from .graph import display_svg, no_cycle_collection, toposort
+from .graph import building, display_svg, toposort
 
 _grad_enabled = True
 
@@ -221,7 +221,7 @@ class Tensor:
             grad = np.array(grad, dtype=self.data.dtype)  # a copy: the caller's array must not become a grad
             if grad.shape != self.shape:
                 raise ValueError(f"backward(grad) got grad of shape {grad.shape} for a tensor of shape {self.shape}")
-        with no_cycle_collection():
+        with building():
             order = toposort(self)
             for node in order:
                 if node.op is not None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint, optim
-from .config import PRESETS, Config  # noqa: F401  (PRESETS: read here by the CLI and tests)
+from .config import PRESETS, Config  # noqa: F401  (PRESETS: tests patch it here)
 from .data import MNIST, Batches, DataError
 from .evaluation import accuracy, report
 from .files import FileError, atomic_write, check_output, remove_stale_temps, same_file
@@ -290,10 +290,9 @@ def _train(cfg: Config, data: MNIST, out: Path, resumed: Resumed | None, log: Ca
             start = time.perf_counter()
             updating = False
             try:
-                for step in range(state["step"], steps):
+                for step, (x, t) in enumerate(batches.epoch(order, state["step"]), state["step"]):
                     if stop.requested:
                         raise stop.interruption()
-                    x, t = batches(order[step * B:(step + 1) * B])
                     loss = F.cross_entropy(model(x), t)
                     value = float(loss.data)
                     if not math.isfinite(value):

@@ -186,8 +186,10 @@ def _as_float(x) -> float:
 
 def _lift(x) -> Value:
     """Wrap a plain number so it can join a graph; anything else is a user error."""
+    if x.__class__ is float:  # the usual constant (v * 2.0, 1 - v): a leaf made directly, without Value()'s checks
+        return _node(x, None, None, None)
     if isinstance(x, Value):
         return x
     if isinstance(x, Real) and not isinstance(x, bool):
-        return Value(x)
+        return _node(float(x), None, None, None)
     raise TypeError(f"can't combine a Value with {type(x).__name__}: use a number or a Value")

@@ -114,8 +114,7 @@ class Activation(Module):
     """
 
     def __init__(self, name: str) -> None:
-        if not isinstance(name, str) or name not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {name!r}: choose one of {', '.join(ACTIVATIONS)}")
+        check_activation(name)
         self.name, self.op = name, getattr(ops, name)
 
     def forward(self, x):
@@ -144,6 +143,12 @@ class Tanh(Activation):
 
 # the op table's elementwise ops that may stand between layers, by the name a config or checkpoint gives
 ACTIVATIONS: dict[str, type[Activation]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+
+
+def check_activation(name) -> None:
+    """ValueError unless `name` is one of ACTIVATIONS (both engines' layers take the same names)."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}: choose one of {', '.join(ACTIVATIONS)}")
 
 
 class Sequential(Module):
@@ -189,8 +194,7 @@ class MLP(Sequential):
                  rng: np.random.Generator | None = None, dtype=np.float32) -> None:
         if len(sizes) < 2:
             raise ValueError(f"MLP needs at least an input and an output size, got {list(sizes)}")
-        if not isinstance(activation, str) or activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
+        check_activation(activation)
         rng = rng if rng is not None else np.random.default_rng()
         layers: list[Module] = []
         for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):

@@ -13,7 +13,7 @@ from numbers import Integral
 import numpy as np
 
 from ..value import Value
-from . import ACTIVATIONS, Activation
+from . import Activation, check_activation
 
 __all__ = ["Linear", "Activation", "MLP", "cross_entropy"]
 
@@ -75,8 +75,7 @@ class MLP:
                 raise TypeError(f"MLP({sizes}, ...) is micrograd's MLP(nin, nouts): give the layer sizes as a list, "
                                 f"e.g. MLP({sizes}, [16, 16, 1])")
             sizes, activation = [sizes, *activation], "relu"
-        if not isinstance(activation, str) or activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}: choose one of {', '.join(ACTIVATIONS)}")
+        check_activation(activation)
         self.sizes, self.activation = list(sizes), activation
         rng = np.random.default_rng(seed)  # one generator for all layers, so a seed fixes the whole network
         self.layers: list = []
