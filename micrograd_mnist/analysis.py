@@ -52,11 +52,11 @@ def project_and_fit(images: np.ndarray, labels: np.ndarray, n: int = 500, digits
     mu, sd = points.mean(axis=0), points.std(axis=0) + 1e-12
     z = (points - mu) / sd
     target = (y == b).astype(np.float64)
-    v, c = np.zeros(2), 0.0
+    v, c, lr = np.zeros(2), 0.0, 1.0  # gradient descent on standardized coordinates: a step of 1 is safe
     for _ in range(steps):
         p = 1 / (1 + np.exp(-(z @ v + c)))
-        v -= 1.0 * z.T @ (p - target) / len(z)
-        c -= 1.0 * float((p - target).mean())
+        v -= lr * z.T @ (p - target) / len(z)
+        c -= lr * float((p - target).mean())
     w = v / sd  # back to PCA coordinates: z @ v + c == points @ w + bias
     bias = c - float(mu @ w)
     wrong = (points @ w + bias > 0) != (y == b)

@@ -26,8 +26,7 @@ from typing import BinaryIO
 import numpy as np
 
 from . import optim
-from .config import PRESETS
-from .data import DATASETS
+from .config import DATASETS, PRESETS
 from .files import FileError, atomic_write, open_input
 from .nn import ACTIVATIONS, MLP
 
@@ -89,11 +88,10 @@ def _reals(test: Callable[[float], bool], wants: str) -> Rule:
     return lambda v: None if type(v) is list and all(item(x) is None for x in v) else f"a list of {wants}s"
 
 
-def _one_of(choices: Callable[[], tuple[str, ...]]) -> Rule:
-    def rule(v: object) -> str | None:
-        options = choices()
-        return None if type(v) is str and v in options else "one of " + ", ".join(map(repr, options))
-    return rule
+def _one_of(options) -> Rule:
+    options = tuple(options)
+    wants = "one of " + ", ".join(map(repr, options))
+    return lambda v: None if type(v) is str and v in options else wants
 
 
 def _sizes(v: object) -> str | None:
@@ -103,10 +101,6 @@ def _sizes(v: object) -> str | None:
 
 def _path_or_none(v: object) -> str | None:
     return None if v is None or (type(v) is str and len(v) <= MAX_PATH) else "a folder name or null"
-
-
-def _presets() -> tuple[str, ...]:
-    return tuple(PRESETS)
 
 
 @dataclass(frozen=True)
@@ -120,18 +114,18 @@ class Table:
 
 
 CONFIG = Table({  # training.Config, resolved: every field that a resumed run rebuilds its Config from
-    "preset": _one_of(_presets),
+    "preset": _one_of(PRESETS),
     "epochs": _integer(1, MAX_EPOCHS),
     "batch_size": _integer(1, MAX_BATCH),
     "lr": _real(lambda x: x > 0, "a positive number"),
     "weight_decay": _real(lambda x: x >= 0, "a number >= 0"),
-    "optimizer": _one_of(lambda: tuple(OPTIMIZERS)),
+    "optimizer": _one_of(OPTIMIZERS),
     "momentum": _real(lambda x: 0 <= x < 1, "a number in [0, 1)"),
     "seed": _integer(0),
-    "dataset": _one_of(lambda: DATASETS),
+    "dataset": _one_of(DATASETS),
     "data_dir": _path_or_none,
     "sizes": _sizes,
-    "activation": _one_of(lambda: tuple(ACTIVATIONS)),
+    "activation": _one_of(ACTIVATIONS),
 }, optional=frozenset({"data_dir"}))
 RESUME = Table({  # training's state at a batch boundary
     "epoch": _integer(0, MAX_EPOCHS),
@@ -147,7 +141,7 @@ RESUME = Table({  # training's state at a batch boundary
 HEADER = Table({
     "format": lambda v: None if v == FORMAT else repr(FORMAT),
     "sizes": _sizes,
-    "activation": _one_of(lambda: tuple(ACTIVATIONS)),
+    "activation": _one_of(ACTIVATIONS),
     "data_dir": _path_or_none,
     "config": CONFIG,  # complete only with "resume": final weights may carry just a few settings
     "resume": RESUME,
@@ -368,8 +362,11 @@ def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, path: Pat
     if dtype.kind == "c":
         raise CheckpointError(f"refusing {path}: {key} holds complex numbers ({dtype}); checkpoints hold real "
                               f"numbers; {DAMAGED}")
-    plain = (dtype.kind == "f" and dtype.itemsize in FLOAT_SIZES) or dtype.kind in "iu" or (key == "meta")
-    if not plain or (key == "meta") != (dtype.kind == "U"):
+    if key == "meta":
+        plain = dtype.kind == "U"  # the header, as JSON text
+    else:
+        plain = (dtype.kind == "f" and dtype.itemsize in FLOAT_SIZES) or dtype.kind in "iu"
+    if not plain:
         raise CheckpointError(f"refusing {path}: {key} has dtype {dtype}, which checkpoints never hold; {DAMAGED}")
     count = math.prod(shape)
     if len(shape) > 2 or any(n < 0 for n in shape) or count > MAX_PARAMETERS:

@@ -11,6 +11,7 @@ PRESETS = {
     "3b1b": dict(sizes=[784, 16, 16, 10], activation="sigmoid", epochs=20, batch_size=64, lr=0.3, weight_decay=2e-4),
 }
 ADAM_LR = 1e-3  # Adam's usual rate, used when Adam is chosen and no --lr given (the presets' rates are SGD's)
+DATASETS = ("mnist", "fashion-mnist")  # what data.load can read (here, so a checkpoint is checked without it)
 
 
 @dataclass

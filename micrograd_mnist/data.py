@@ -37,14 +37,13 @@ from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
+from .config import DATASETS
 from .files import atomic_write_bytes, open_input
 from .nn.functional import below
 
-DATASETS = ("mnist", "fashion-mnist")
 NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 ENV_VAR = "MICROGRAD_MNIST_DATA"
-IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 UBYTE = 0x08
 
 MIRRORS = {
