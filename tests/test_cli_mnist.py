@@ -292,7 +292,8 @@ def test_evaluate_corrupt_checkpoint(capsys, data_dir, tmp_path):
 def test_evaluate_truncated_checkpoint(capsys, data_dir, trained, tmp_path):
     whole = (trained / "model.npz").read_bytes()
     (tmp_path / "cut.npz").write_bytes(whole[: len(whole) // 3])
-    fails(capsys, ["evaluate", str(tmp_path / "cut.npz"), "--data-dir", str(data_dir)])
+    line = fails(capsys, ["evaluate", str(tmp_path / "cut.npz"), "--data-dir", str(data_dir)])
+    assert "cut.npz is not a readable .npz checkpoint" in line
 
 
 def test_evaluate_pickled_checkpoint(capsys, data_dir, trained, tmp_path):

@@ -23,8 +23,8 @@ SINGLE_NEURON_STEPS = 4
 
 
 @pytest.fixture(autouse=True)
-def offline(monkeypatch, tmp_path):
-    """No cache, no data folder, no download: data.load refuses."""
+def no_dataset(monkeypatch, tmp_path):
+    """No cache, no data folder and no loader: data.load refuses (conftest's `offline` refuses downloads)."""
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("XDG_CACHE_HOME", str(empty))
@@ -349,7 +349,7 @@ def test_stepper_leaves_values_untouched():
     assert [v.data for v in (root, *root.parents)] == before
 
 
-# --- known bugs: these tests describe the correct behaviour ----------------------------------------
+# --- once bugs: no dot on the PATH, and the demos' other edges -------------------------------------------
 
 
 @pytest.fixture

@@ -261,32 +261,49 @@ def good_metrics() -> dict:
             "config": {"sizes": [784, 16, 10], "activation": "relu", "preset": "seed"}}
 
 
-BAD_METRICS = {
-    "not JSON": b"{oops",
-    "not UTF-8": b'{"train_loss": "\xff\xfe"}',
-    "a list": b"[1, 2, 3]",
-    "missing keys": b"{}",
-    "loss a string": json.dumps(good_metrics() | {"train_loss": "low"}).encode(),
-    "a list of strings": json.dumps(good_metrics() | {"val_accuracy": ["0.8", "0.9"]}).encode(),
-    "booleans": json.dumps(good_metrics() | {"train_loss": [True, False]}).encode(),
-    "nested lists": json.dumps(good_metrics() | {"train_loss": [[1.0], [0.5]]}).encode(),
-    "NaN literal": json.dumps(good_metrics() | {"train_loss": [float("nan"), 1.0]}).encode(),
-    "test accuracy text": json.dumps(good_metrics() | {"test_accuracy": "90%"}).encode(),
-    "config a list": json.dumps(good_metrics() | {"config": [1]}).encode(),
-    "sizes of text": json.dumps(good_metrics() | {"config": {"sizes": ["784", "x"]}}).encode(),
-    "activation a number": json.dumps(good_metrics() | {"config": {"activation": 3}}).encode(),
-    "a 5000-digit number": b'{"train_loss": [' + b"9" * 5000 + b'], "val_accuracy": [0.5]}',
-    "nested 100,000 deep": b"[" * 100_000 + b"]" * 100_000,
-    "too many epochs": json.dumps(good_metrics() | {"train_loss": [0.5] * 100_001}).encode(),
+BAD_METRICS = {  # name: (the file's bytes, what the one line says)
+    "not JSON": (b"{oops",
+                "is not a readable metrics.json (Expecting property name"),
+    "not UTF-8": (b'{"train_loss": "\xff\xfe"}',
+                 "is not a readable metrics.json ('utf-8' codec can't decode"),
+    "a list": (b"[1, 2, 3]",
+              "is not a metrics.json written by `micrograd-mnist train`"),
+    "missing keys": (b"{}",
+                    "has no 'train_loss' list"),
+    "loss a string": (json.dumps(good_metrics() | {"train_loss": "low"}).encode(),
+                     "has no 'train_loss' list"),
+    "a list of strings": (json.dumps(good_metrics() | {"val_accuracy": ["0.8", "0.9"]}).encode(),
+                         "'val_accuracy' must be a list of numbers"),
+    "booleans": (json.dumps(good_metrics() | {"train_loss": [True, False]}).encode(),
+                "'train_loss' must be a list of numbers"),
+    "nested lists": (json.dumps(good_metrics() | {"train_loss": [[1.0], [0.5]]}).encode(),
+                    "'train_loss' must be a list of numbers"),
+    "NaN literal": (json.dumps(good_metrics() | {"train_loss": [float("nan"), 1.0]}).encode(),
+                   "'train_loss' must be a list of numbers"),
+    "test accuracy text": (json.dumps(good_metrics() | {"test_accuracy": "90%"}).encode(),
+                          "'test_accuracy' must be a number"),
+    "config a list": (json.dumps(good_metrics() | {"config": [1]}).encode(),
+                     "'config' is not a training configuration"),
+    "sizes of text": (json.dumps(good_metrics() | {"config": {"sizes": ["784", "x"]}}).encode(),
+                     "'config' is not a training configuration"),
+    "activation a number": (json.dumps(good_metrics() | {"config": {"activation": 3}}).encode(),
+                           "'config' is not a training configuration"),
+    "a 5000-digit number": (b'{"train_loss": [' + b"9" * 5000 + b'], "val_accuracy": [0.5]}',
+                           "is not a readable metrics.json (Exceeds the limit (4300 digits)"),
+    "nested 100,000 deep": (b"[" * 100_000 + b"]" * 100_000,
+                           "is not a readable metrics.json (nested too deeply)"),
+    "too many epochs": (json.dumps(good_metrics() | {"train_loss": [0.5] * 100_001}).encode(),
+                       "'train_loss' has 100,001 entries, more than 100,000 epochs"),
 }
 
 
 @pytest.mark.parametrize("name", BAD_METRICS)
 def test_plot_curves_refuses_malformed_metrics_in_one_line(capsys, tmp_path, name):
     path = tmp_path / "metrics.json"
-    path.write_bytes(BAD_METRICS[name])
+    body, reason = BAD_METRICS[name]
+    path.write_bytes(body)
     line = one_line(capsys, ["plot", "curves", "--metrics", str(path), "--out", str(tmp_path / "c.png")])
-    assert str(path) in line
+    assert str(path) in line and reason in line
     assert not (tmp_path / "c.png").exists()
 
 

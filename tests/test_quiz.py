@@ -206,8 +206,8 @@ def test_not_a_number_is_asked_again_without_using_a_try():
 
 
 def test_a_number_too_big_for_a_float_is_not_a_crash():
-    # BUG (fails until fixed): "1e400" makes Fraction → float overflow, and the OverflowError escapes
-    # parse_number, the quiz, and cli.main (a traceback). Expected: treated like any wrong/non-number answer.
+    # "1e400" parses as a Fraction too big for a float: once an OverflowError that escaped parse_number, the
+    # quiz and cli.main (a traceback); it is treated like any other answer that is not a number.
     answers = ["1e400", *RIGHT]
     score, _, shown = run_quiz(doubled(), answers)
     assert score[1] == 4
@@ -302,8 +302,8 @@ def test_what_does_not_parse(text):
 
 @pytest.mark.parametrize("text", ["1e400", "9" * 400])
 def test_huge_numbers_do_not_raise(text):
-    # BUG (fails until fixed): these raise OverflowError (Fraction parses them, float() overflows).
-    # Expected: None (not a usable answer) or an infinity, which `close` rejects; never an exception.
+    # Fraction parses them and float() overflows: None (not a usable answer) or an infinity, which `close`
+    # rejects; never an OverflowError, as once.
     number = parse_number(text)
     assert number is None or math.isinf(number)
 

@@ -278,7 +278,7 @@ def test_the_engines_never_import_graphviz_or_matplotlib():
     assert result.stdout.strip() == "ok"
 
 
-# --- known bug: this test describes the correct behaviour ------------------------------------------
+# --- once a bug: the caption's claim of elision -------------------------------------------------------------
 
 
 def test_the_caption_claims_no_elision_when_nothing_was_elided():
