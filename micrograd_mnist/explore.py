@@ -439,7 +439,9 @@ class Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if length is None:
             raise RequestError(411, "a Content-Length is needed")
-        if not (length.strip().isascii() and length.strip().isdigit()):  # "²".isdigit() is True, int("²") fails
+        length = length.strip()
+        # "²".isdigit() is True and int("²") fails; int() refuses more than 4,300 digits
+        if not (length.isascii() and length.isdigit() and len(length) <= 12):
             raise RequestError(400, "Content-Length must be a whole number of bytes")
         n = int(length)
         if n > MAX_BODY:

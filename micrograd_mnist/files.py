@@ -103,6 +103,22 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
+def _mode_for(path: Path) -> int:
+    """The permissions a file written at `path` gets: those of the file it replaces, else what open() would
+    give a new file (0666 less the umask), never mkstemp's 0600."""
+    try:
+        return stat.S_IMODE(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        pass
+    try:  # Linux tells the umask without changing it; setting it to read it would race other threads
+        with open("/proc/self/status") as f:
+            mask = next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object], inputs: Iterable[str | Path] = ()) -> None:
     """Call `write(file)` on a temp file beside `path`, then rename it over `path` (or write to stdout for '-').
 
@@ -114,19 +130,36 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object], inputs: 
         sys.stdout.buffer.flush()
         return
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    made = [folder for folder in (path.parent, *path.parent.parents) if not folder.exists()]  # deepest first
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 is for the temp file, not the result
+        os.chmod(tmp, _mode_for(path))
         check_output(path, inputs)  # once more: something may have appeared there while we worked
         os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
+    except BaseException as e:
+        if tmp is not None:
+            os.unlink(tmp)
+        for folder in made:  # nothing left behind: the folders made for this file go too, if still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        if isinstance(e, OSError) and e.errno is not None and (e.filename is None or _is_temp(e.filename, path)):
+            # a full disk or a folder we may not write to: name the file asked for, not our temp file (or none)
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
+
+
+def _is_temp(name, path: Path) -> bool:
+    """Whether `name` is one of atomic_write's temp files for `path`."""
+    name = Path(os.fsdecode(name))
+    return name.parent == path.parent and name.name.startswith(f".{path.name}.") and name.name.endswith(TEMP_SUFFIX)
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, inputs: Iterable[str | Path] = ()) -> None:

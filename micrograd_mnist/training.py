@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint, optim
-from .config import PRESETS, Config  # noqa: F401  (PRESETS: tests patch it here)
+from .config import PRESETS, PRODUCTS, Config  # noqa: F401  (PRESETS: tests patch it here)
 from .data import MNIST, Batches, DataError
 from .evaluation import accuracy, report
 from .files import FileError, atomic_write, check_output, remove_stale_temps, same_file
@@ -35,7 +35,6 @@ from .nn import functional as F
 
 VAL_SIZE = 5000
 MIN_TRAIN = 1000  # a small training set gives up validation images before training images
-PRODUCTS = ("checkpoint.npz", "model.npz", "metrics.json")  # what a run writes into its --out folder
 LOCK = ".lock"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import pickle
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from micrograd_mnist import checkpoint, optim
+from micrograd_mnist import checkpoint, files, optim
 from micrograd_mnist.checkpoint import CheckpointError
 from micrograd_mnist.files import atomic_write, atomic_write_bytes
 from micrograd_mnist.nn import MLP
@@ -303,6 +304,38 @@ def test_atomic_write_creates_folders_and_gives_normal_permissions(tmp_path):
     assert target.read_bytes() == b"hello"
     assert stat.S_IMODE(target.stat().st_mode) == 0o644  # not mkstemp's 0600
     assert os.listdir(target.parent) == ["out.bin"]
+
+
+def test_atomic_write_follows_the_umask_and_keeps_a_replaced_files_permissions(tmp_path):
+    old = os.umask(0o077)
+    try:
+        atomic_write_bytes(tmp_path / "private.bin", b"new")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "private.bin").stat().st_mode) == 0o600
+    kept = tmp_path / "kept.bin"
+    kept.write_bytes(b"old")
+    kept.chmod(0o640)
+    atomic_write_bytes(kept, b"new")
+    assert kept.read_bytes() == b"new" and stat.S_IMODE(kept.stat().st_mode) == 0o640
+
+
+@pytest.mark.parametrize("fails_in", ["write", "the folder"])
+def test_atomic_write_names_the_file_on_a_disk_error_and_leaves_nothing(tmp_path, monkeypatch, fails_in):
+    target = tmp_path / "made" / "deeper" / "out.bin"
+
+    def full(f):
+        raise OSError(errno.ENOSPC, "No space left on device")  # what writing to a full disk raises: no file name
+
+    if fails_in == "the folder":  # mkstemp in a folder we may not write to names its temp file
+        def refuse(prefix, suffix, dir):
+            raise PermissionError(errno.EACCES, "Permission denied", os.path.join(dir, f"{prefix}abc{suffix}"))
+        monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
+    with pytest.raises(OSError) as info:
+        atomic_write(target, full)
+    assert info.value.filename == str(target)
+    assert info.value.strerror == ("No space left on device" if fails_in == "write" else "Permission denied")
+    assert os.listdir(tmp_path) == []  # no temp file, and the folders made for it are gone
 
 
 def test_atomic_write_onto_a_folder_names_it_and_does_no_work(tmp_path):

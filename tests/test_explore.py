@@ -261,6 +261,7 @@ def test_an_oversized_body_is_refused_before_it_is_read(served):
     ("POST", "/api/predict", b"{}", {"Content-Type": "text/plain"}, 415, "application/json"),
     ("POST", "/api/predict", b"{}", {"Content-Length": "-5"}, 400, "whole number of bytes"),
     ("POST", "/api/predict", b"{}", {"Content-Length": "²"}, 400, "whole number of bytes"),  # a digit to isdigit()
+    ("POST", "/api/predict", b"{}", {"Content-Length": "9" * 5000}, 400, "whole number of bytes"),  # int() refuses
 ])
 def test_wrong_paths_methods_hosts_and_headers(served, method, path, body, headers, status, message):
     got, answer = served.request(method, path, body, headers)

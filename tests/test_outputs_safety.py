@@ -4,6 +4,7 @@ of another shape or a malformed metrics.json with one line."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from conftest import error_lines
 
-from micrograd_mnist import checkpoint, cli, training
+from micrograd_mnist import checkpoint, cli, data, training
 from micrograd_mnist.nn import MLP
 
 
@@ -188,16 +189,56 @@ def test_evaluate_does_not_overwrite_its_checkpoint_with_the_csv(capsys, tmp_pat
     assert ckpt.read_bytes() == before
 
 
-def test_evaluate_does_not_overwrite_the_data(capsys, tmp_path, data_dir, run_dir):
-    data = tmp_path / "data"
-    data.mkdir()
+@pytest.mark.parametrize("found_by", ["--data-dir", "MICROGRAD_MNIST_DATA", "the cache"])
+def test_evaluate_does_not_overwrite_the_data(capsys, tmp_path, data_dir, run_dir, monkeypatch, found_by):
+    folder = data.cache_dir() if found_by == "the cache" else tmp_path / "data"
+    folder.mkdir(parents=True)
     for f in data_dir.iterdir():
-        (data / f.name).write_bytes(f.read_bytes())
-    labels = data / "t10k-labels-idx1-ubyte"
+        (folder / f.name).write_bytes(f.read_bytes())
+    labels = folder / "t10k-labels-idx1-ubyte"
     before = labels.read_bytes()
-    line = one_line(capsys, ["evaluate", str(run_dir / "model.npz"), "--data-dir", str(data),
-                             "--confusion", str(labels)])
-    assert "input" in line and labels.read_bytes() == before
+    given = ["--data-dir", str(folder)] if found_by == "--data-dir" else []
+    if found_by == "MICROGRAD_MNIST_DATA":
+        monkeypatch.setenv(data.ENV_VAR, str(folder))
+    line = one_line(capsys, ["evaluate", str(run_dir / "model.npz"), *given, "--confusion", str(labels)])
+    assert f"refusing to write {labels}: it is also this command's input" in line and labels.read_bytes() == before
+
+
+def test_a_full_disk_is_one_line_naming_the_file(capsys, tmp_path, data_dir, run_dir, monkeypatch):
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as the kernel reports it: no file name
+
+    monkeypatch.setattr(os, "fsync", full)
+    out = tmp_path / "c.csv"
+    line = one_line(capsys, ["evaluate", str(run_dir / "model.npz"), "--data-dir", str(data_dir),
+                             "--confusion", str(out)])
+    assert line == f"micrograd-mnist evaluate: {out}: No space left on device"
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_file_name_the_terminal_cannot_show_prints_escaped_after_the_work(tmp_path):
+    folder = os.fsencode(tmp_path) + b"/moons-\xff"  # not UTF-8
+    run = subprocess.run([sys.executable, "-m", "micrograd_mnist.cli", "moons", "--steps", "1", "--out", folder],
+                         capture_output=True, env=os.environ | {"PYTHONIOENCODING": "utf-8:strict"})
+    assert run.returncode == 0 and run.stderr == b""
+    assert f"wrote {tmp_path}/moons-\\udcff/moons.png".encode() in run.stdout
+    assert os.path.isfile(folder + b"/moons.png")
+
+
+@pytest.mark.parametrize("argv", [["evaluate", "{model}", "--data-dir", "{data}", "--confusion", "{out}"],
+                                  ["backprop", "3b1b-digit", "--checkpoint", "{net}", "--html", "{out}"]])
+@pytest.mark.parametrize("product", ["checkpoint.npz", "model.npz", "metrics.json"])
+def test_no_command_but_train_replaces_a_runs_own_file(capsys, tmp_path, data_dir, run_dir, argv, product):
+    other = tmp_path / "other-run"
+    other.mkdir()
+    for name in training.PRODUCTS:
+        (other / name).write_bytes((run_dir / name).read_bytes())
+    before = (other / product).read_bytes()
+    net = save_net(tmp_path / "net.npz", [784, 16, 16, 10])
+    names = {"model": run_dir / "model.npz", "data": data_dir, "net": net, "out": other / product}
+    line = one_line(capsys, [a.format(**names) for a in argv])
+    assert f"refusing to replace {other / product}: it is a training run's {product}" in line
+    assert (other / product).read_bytes() == before
 
 
 @pytest.mark.parametrize("how", ["same path", "hard link"])
