@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import io
 import math
 import os
 import stat
 import sys
 from pathlib import Path
+
+from .arguments import Parser, path_arg
 
 
 class UserError(Exception):
@@ -24,12 +27,17 @@ def positive(kind, zero_ok: bool = False, most: float = math.inf):
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
                                              f"got {text!r}") from None
-        if not (math.isfinite(value) and (value >= 0 if zero_ok else value > 0)):
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if not (value >= 0 if zero_ok else value > 0):
             raise argparse.ArgumentTypeError(f"must be {'zero or more' if zero_ok else 'positive'}, got {text}")
         if value > most:  # e.g. more epochs than a checkpoint may record: the run could never be resumed
             raise argparse.ArgumentTypeError(f"must be at most {most:,}, got {text}")
         return value
     return parse
+
+
+MAX_MOONS_STEPS = 100_000  # about an hour of the scalar engine: more is a typo, not a plan
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .data import DATASETS
     from .demos import DEMOS, GRAPHS, TENSOR_GRAPHS
 
-    parser = argparse.ArgumentParser(prog="micrograd-mnist", description=__doc__)
+    parser = Parser(prog="micrograd-mnist", description=__doc__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="train an MLP on MNIST with the Tensor engine")
@@ -59,24 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--optimizer", choices=["sgd", "adam"], help=f"default {Config.optimizer}")
     train.add_argument("--seed", type=positive(int, zero_ok=True), help=f"default {Config.seed}")
     train.add_argument("--dataset", choices=DATASETS, help=f"default {Config.dataset}")
-    train.add_argument("--data-dir", type=Path, help="read the IDX files from here (or set MICROGRAD_MNIST_DATA)")
-    train.add_argument("--out", type=Path, help="output folder (default runs/latest, or CKPT's folder with --resume); "
-                       "locked while the run lasts, so a second run on it is refused")
-    train.add_argument("--resume", type=Path, metavar="CKPT",
+    train.add_argument("--data-dir", type=path_arg, help="read the IDX files from here (or set MICROGRAD_MNIST_DATA)")
+    train.add_argument("--out", type=path_arg, help="output folder (default runs/latest, or CKPT's folder with "
+                       "--resume); locked while the run lasts, so a second run on it is refused")
+    train.add_argument("--resume", type=path_arg, metavar="CKPT",
                        help="continue from OUT/checkpoint.npz, with the settings it was started with")
     train.add_argument("--force", action="store_true",
                        help="start afresh in an --out that holds another run's files, replacing them")
     train.add_argument("--quiet", action="store_true", help="no progress bar, one line per epoch")
 
     evaluate = commands.add_parser("evaluate", help="accuracy and per-class accuracy of a checkpoint")
-    evaluate.add_argument("checkpoint", type=Path, metavar="CKPT")
-    evaluate.add_argument("--data-dir", type=Path)
-    evaluate.add_argument("--confusion", type=Path, metavar="FILE",
+    evaluate.add_argument("checkpoint", type=path_arg, metavar="CKPT")
+    evaluate.add_argument("--data-dir", type=path_arg)
+    evaluate.add_argument("--confusion", type=path_arg, metavar="FILE",
                           help="write the confusion matrix as CSV ('-': to standard output, the report to stderr)")
 
     predict = commands.add_parser("predict", help="classify one image of a digit")
-    predict.add_argument("checkpoint", type=Path, metavar="CKPT")
-    predict.add_argument("image", type=Path, metavar="IMAGE")
+    predict.add_argument("checkpoint", type=path_arg, metavar="CKPT")
+    predict.add_argument("image", type=path_arg, metavar="IMAGE")
 
     backprop = commands.add_parser("backprop", help="step through backprop one chain-rule step at a time",
                                    description="Enter = next step, b = back, q = quit.")
@@ -87,24 +95,25 @@ def build_parser() -> argparse.ArgumentParser:
                           help="values for --expr's names")
     backprop.add_argument("--all", action="store_true", help="print every step without asking")
     backprop.add_argument("--quiz", action="store_true", help="ask for each gradient before revealing it")
-    backprop.add_argument("--frames", type=Path, metavar="DIR", help="write one picture per step")
-    backprop.add_argument("--html", type=Path, metavar="FILE",
+    backprop.add_argument("--frames", type=path_arg, metavar="DIR", help="write one picture per step")
+    backprop.add_argument("--html", type=path_arg, metavar="FILE",
                           help="write one self-contained page of all steps ('-': to standard output)")
     backprop.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg", help="for --frames")
     backprop.add_argument("--mirror", metavar="NAME[i,j]", help="for seed-layer and 3b1b-digit: show one gradient "
                           "entry (e.g. W[2,1]) as the sum of the scalar engine's chain-rule terms")
-    backprop.add_argument("--checkpoint", type=Path, metavar="CKPT",
+    backprop.add_argument("--checkpoint", type=path_arg, metavar="CKPT",
                           help="for 3b1b-digit: a 784-16-16-10 sigmoid network (train --preset 3b1b); "
                                "without it, a short built-in run")
     backprop.add_argument("--digit", type=positive(int, zero_ok=True), metavar="I",
                           help="for 3b1b-digit: which MNIST test image (default 0)")
-    backprop.add_argument("--data-dir", type=Path, help="for 3b1b-digit: MNIST files")
+    backprop.add_argument("--data-dir", type=path_arg, help="for 3b1b-digit: MNIST files")
 
     demo = commands.add_parser("demo", help="the seed texts' demos, printed and drawn")
     demo.add_argument("name", choices=list(DEMOS))
-    demo.add_argument("--out", type=Path, default=Path("demo-pictures"), help="picture folder (default demo-pictures)")
+    demo.add_argument("--out", type=path_arg, default=Path("demo-pictures"),
+                      help="picture folder (default demo-pictures)")
     demo.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg")
-    demo.add_argument("--data-dir", type=Path, help="MNIST files, for the 784-input neuron's digit")
+    demo.add_argument("--data-dir", type=path_arg, help="MNIST files, for the 784-input neuron's digit")
 
     from . import plot_command
 
@@ -112,9 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     explore.add_parser(commands)
 
     moons = commands.add_parser("moons", help="micrograd's demo: a scalar-engine MLP learns two moons")
-    moons.add_argument("--steps", type=positive(int), default=100, help="SGD steps (default 100)")
+    moons.add_argument("--steps", type=positive(int, most=MAX_MOONS_STEPS), default=100,
+                       help=f"SGD steps (default 100, at most {MAX_MOONS_STEPS:,})")
     moons.add_argument("--seed", type=positive(int, zero_ok=True), default=1)
-    moons.add_argument("--out", type=Path, metavar="DIR", help="draw the decision boundary into DIR/moons.png")
+    moons.add_argument("--out", type=path_arg, metavar="DIR", help="draw the decision boundary into DIR/moons.png")
 
     return parser
 
@@ -188,6 +198,7 @@ def cmd_backprop(args) -> int:
     from .backprop import Names
     from .demos import GRAPHS, TENSOR_GRAPHS
     from .expr import ExprError, graph
+    from .graph import toposort
 
     if (args.demo is None) == (args.expr is None):
         raise UserError("give exactly one of a DEMO (" + ", ".join(GRAPHS) + ") or --expr \"...\"")
@@ -202,18 +213,30 @@ def cmd_backprop(args) -> int:
         values = {}
         for item in args.set:
             name, sep, number = item.partition("=")
+            name = name.strip()
             try:
-                values[name.strip()] = float(number)
+                values[name] = value = float(number)
             except ValueError:
                 raise UserError(f"--set takes NAME=NUMBER, got {item!r}") from None
-            if not sep or not name.strip().isidentifier():
+            if not sep or not name.isidentifier():
                 raise UserError(f"--set takes NAME=NUMBER, got {item!r}")
+            if not math.isfinite(value):
+                raise UserError(f"--set {item}: give a finite number (a walk-through of {value} is all {value}s)")
+            if sum(other.partition("=")[0].strip() == name for other in args.set) > 1:
+                raise UserError(f"--set gives {name} more than once; give each name one value")
         try:
-            root, _ = graph(args.expr, **values)
+            root, named = graph(args.expr, **values)
         except (ArithmeticError, ValueError) as e:
             if isinstance(e, ExprError):
                 raise
             raise UserError(f"the forward pass fails at these values: {e}") from None
+        used = {id(node) for node in toposort(root)}
+        unused = [name for name in values if id(named[name]) not in used]
+        if unused:
+            names_used = sorted(name for name, node in named.items() if id(node) in used)
+            them = "it" if len(unused) == 1 else "them"
+            raise UserError(f"--set {', '.join(unused)}: the expression does not use {them}; "
+                            f"its names are {', '.join(names_used) or 'none'}")
         title = args.expr
     else:
         root, title = GRAPHS[args.demo](), args.demo
@@ -228,6 +251,7 @@ def cmd_backprop(args) -> int:
         from viz import stepper_page
 
         if args.frames:
+            _check_frames_folder(args.frames, len(frames))
             paths = stepper_page.write_frames(root, frames, args.frames, args.format)
             print(f"wrote {len(paths)} pictures to {args.frames}/ (step-001.{args.format} …)",
                   file=sys.stderr if _html_to_stdout(args) else sys.stdout)
@@ -246,6 +270,18 @@ def cmd_backprop(args) -> int:
     else:
         walkthrough.interactive(intro, frames)
     return 0
+
+
+def _check_frames_folder(folder: Path, steps: int) -> None:
+    """Refuse a --frames folder that holds more step pictures than this walk-through will write: the new ones
+    would replace only the first of them, leaving a set that mixes two graphs."""
+    if not folder.is_dir():
+        return
+    beyond = sorted(p.name for p in folder.glob("step-[0-9][0-9][0-9].*")
+                    if p.stem[5:].isdigit() and int(p.stem[5:]) > steps)
+    if beyond:
+        raise UserError(f"--frames {folder} already holds {beyond[0]}{' …' * (len(beyond) > 1)} from a walk-through "
+                        f"of more than this one's {steps} steps; give an empty folder or delete them")
 
 
 def _html_to_stdout(args) -> bool:
@@ -353,6 +389,8 @@ def cmd_demo(args) -> int:
             kwargs["digit"] = mnist.test_images[0]
             print(f"(the 784-input neuron reads MNIST test image 0, a {mnist.test_labels[0]})")
         except data.DataError:
+            if args.data_dir is not None or os.environ.get(data.ENV_VAR):  # a folder asked for by name is wrong
+                raise
             print("(MNIST is not on this machine, so the 784-input neuron reads a drawn ring; "
                   "`micrograd-mnist train` fetches MNIST once)")
     demos.run(args.name, args.out, args.format, **kwargs)
@@ -374,6 +412,9 @@ def _check_takes_digits(model, path: Path) -> None:
 # The files each command reads, by argument name, and what it writes: no output may replace an input.
 INPUTS = ("checkpoint", "image", "metrics", "resume")
 FILE_OUTPUTS = {"evaluate": ("confusion",), "backprop": ("html",), "plot": ("out",)}
+# What each file output holds, by its name's ending, so a slip (`--confusion best.npz`) never replaces a file of
+# another kind (plot checks its own --out: .png, .svg or .pdf)
+SUFFIXES = {"confusion": ("a CSV table", (".csv",)), "html": ("a web page", (".html", ".htm"))}
 FOLDER_OUTPUTS = {"backprop": ("frames",), "demo": ("out",), "moons": ("out",)}  # and train's --out, once resolved
 
 
@@ -400,6 +441,10 @@ def _check_outputs(args) -> None:
             if Path(path).name in PRODUCTS and Path(path).exists():  # only train writes those, and never over a run
                 raise FileError(f"refusing to replace {path}: it is a training run's {Path(path).name}; "
                                 "give another file name")
+            kind, endings = SUFFIXES.get(name, ("", ()))
+            if endings and not _to_stdout(path) and Path(path).suffix.lower() not in endings:
+                raise UserError(f"--{name} {path}: it writes {kind}; give a {endings[0]} file name "
+                                "(or - for standard output)")
     for name in FOLDER_OUTPUTS.get(args.command, ()):
         if getattr(args, name, None) is not None:
             _output_folder(getattr(args, name), f"--{name}")
@@ -435,6 +480,13 @@ def cmd_moons(args) -> int:
         print(f"wrote {path}")
     print(f"moons: training accuracy {run.accuracy:.0%} at step {args.steps} (before its update)")
     return 0
+
+
+# What to do about the operating system's refusals a user meets, after its own words
+OS_HINTS = {errno.EACCES: "; choose a folder you may write to", errno.EPERM: "; choose a folder you may write to",
+            errno.EROFS: "; choose a folder on a writable disk",
+            errno.ENOSPC: "; free some space or choose another disk",
+            errno.ENOTDIR: "; part of the path is a file, not a folder", errno.ENAMETOOLONG: "; give a shorter name"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -482,7 +534,8 @@ def _main(argv: list[str] | None) -> int:
         return 0
     except OSError as e:  # a path that can't be used: a folder where a file should go, a full disk, and so on
         where = f" {e.filename}:" if e.filename else ""
-        print(f"micrograd-mnist {args.command}:{where} {e.strerror or e}", file=sys.stderr)
+        hint = OS_HINTS.get(e.errno, "")
+        print(f"micrograd-mnist {args.command}:{where} {e.strerror or e}{hint}", file=sys.stderr)
         return 2
     except Diverged as e:
         print(f"micrograd-mnist {args.command}: diverged: {e}", file=sys.stderr)

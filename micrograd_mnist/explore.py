@@ -109,6 +109,8 @@ class Source:
         try:
             found = data.load(dataset, where, log=self.log, download=False)
         except data.DataError as e:
+            if data_dir is not None or os.environ.get(data.ENV_VAR):  # a folder asked for by name: say it is wrong
+                raise
             return None, f"no test digits to pick from ({e})"
         return TestDigits(found.test_images, found.test_labels, self.model), None
 
@@ -526,19 +528,21 @@ def _port(text: str) -> int:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `explore` on an argparse subparsers object; the parser back."""
+    from .arguments import path_arg
+
     parser = subparsers.add_parser(
         "explore", help="a local page: draw a digit and watch it flow through the network",
         description="Serve a page on 127.0.0.1 where you draw a digit or pick a test digit and see every layer's "
                     "activations, click a neuron for its weights, and ask what one digit wants every weight to "
                     "do. Given a run folder that `train` is writing, the page follows the training.")
-    parser.add_argument("path", nargs="?", type=Path, default=Path("runs/latest"), metavar="RUN_DIR|CKPT",
+    parser.add_argument("path", nargs="?", type=path_arg, default=Path("runs/latest"), metavar="RUN_DIR|CKPT",
                         help="a run folder (its model.npz, else its checkpoint.npz) or a .npz checkpoint "
                              "(default runs/latest)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT,
                         help=f"the port on 127.0.0.1 (default {DEFAULT_PORT}; 0: any free port)")
     parser.add_argument("--no-browser", dest="browser", action="store_false",
                         help="only print the URL; don't open a browser")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+    parser.add_argument("--data-dir", type=path_arg, metavar="DIR",
                         help="the IDX files to pick test digits from (default: where the run read them)")
     return parser
 
@@ -557,6 +561,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     with server:
         print(f"exploring {server.explorer.source.describe()}\n  {server.url}   (Ctrl-C to stop)", flush=True)
+        if server.explorer.source.digits_note:  # the page says so too, beside its test-digit buttons
+            print(f"  ({server.explorer.source.digits_note})", file=sys.stderr, flush=True)
         if args.browser:
             _open_browser(server.url)
         try:
@@ -576,7 +582,9 @@ def _open_browser(url: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m micrograd_mnist.explore ARGS` (what `micrograd-mnist explore ARGS` runs)."""
-    parser = argparse.ArgumentParser(prog="micrograd-mnist")
+    from .arguments import Parser
+
+    parser = Parser(prog="micrograd-mnist")
     add_parser(parser.add_subparsers(dest="command"))
     return run(parser.parse_args(["explore", *(sys.argv[1:] if argv is None else argv)]))
 

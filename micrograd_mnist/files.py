@@ -159,7 +159,8 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object], inputs: 
 def _is_temp(name, path: Path) -> bool:
     """Whether `name` is one of atomic_write's temp files for `path`."""
     name = Path(os.fsdecode(name))
-    return name.parent == path.parent and name.name.startswith(f".{path.name}.") and name.name.endswith(TEMP_SUFFIX)
+    return (os.path.abspath(name.parent) == os.path.abspath(path.parent) and name.name.startswith(f".{path.name}.")
+            and name.name.endswith(TEMP_SUFFIX))
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, inputs: Iterable[str | Path] = ()) -> None:

@@ -33,18 +33,20 @@ MAX_EPOCHS = 100_000  # more points than any run has (checkpoint.MAX_EPOCHS), fe
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `plot` on an argparse subparsers object; the parser back."""
+    from .arguments import path_arg
+
     epilog = "kinds:\n" + "\n".join(f"  {kind:<13} {text}" for kind, text in KINDS.items())
     parser = subparsers.add_parser(
         "plot", help="pictures of a trained network, its training and MNIST (.png, .svg or .pdf)",
         description="Draw one picture. The output goes to --out, by default KIND.png in the current folder.",
         epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", metavar="KIND", help=f"what to draw: {', '.join(KINDS)}")
-    parser.add_argument("checkpoint", nargs="?", type=Path, metavar="CKPT",
+    parser.add_argument("checkpoint", nargs="?", type=path_arg, metavar="CKPT",
                         help="a model.npz or checkpoint.npz written by `micrograd-mnist train`")
-    parser.add_argument("--metrics", type=Path, metavar="FILE",
+    parser.add_argument("--metrics", type=path_arg, metavar="FILE",
                         help="curves: the metrics.json to draw (default: metrics.json beside CKPT)")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="read the IDX files from here")
-    parser.add_argument("--out", type=Path, metavar="FILE",
+    parser.add_argument("--data-dir", type=path_arg, metavar="DIR", help="read the IDX files from here")
+    parser.add_argument("--out", type=path_arg, metavar="FILE",
                         help="where to write: .png, .svg or .pdf (default KIND.png in the current folder)")
     parser.add_argument("--index", type=int, default=0, metavar="I", help="digit: which test image (default 0)")
     return parser

@@ -167,7 +167,9 @@ def test_train_divergence_exits_1(capsys, data_dir, tmp_path, recwarn):
     (["--epochs", "two"], "expected an integer"),
     (["--lr", "x"], "expected a number"),
     (["--seed", "-1"], "zero or more"),
-    (["--lr", "inf"], "positive"),
+    (["--lr", "inf"], "must be a finite number, got inf"),
+    (["--lr", "nan"], "must be a finite number, got nan"),
+    (["--out", ""], "an empty path; give a file or folder name"),
 ])
 def test_train_bad_arguments_are_usage_errors(capsys, tmp_path, args, complaint):
     with pytest.raises(SystemExit) as info:
@@ -175,6 +177,9 @@ def test_train_bad_arguments_are_usage_errors(capsys, tmp_path, args, complaint)
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert complaint in err and "Traceback" not in err
+    # one line, as every mistake: argparse's usage block is what --help is for
+    prog = "micrograd-mnist" if args == ["--bogus"] else "micrograd-mnist train"  # the top parser finds extra words
+    assert err.count("\n") == 1 and err.startswith(f"{prog}: error: ") and err.endswith(f" (see {prog} --help)\n")
     assert not (tmp_path / "out").exists()
 
 

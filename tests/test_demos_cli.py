@@ -28,7 +28,6 @@ def no_dataset(monkeypatch, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("XDG_CACHE_HOME", str(empty))
-    monkeypatch.setenv(data.ENV_VAR, str(empty))
 
     def refuse(*args, **kwargs):
         raise data.DataError("no data")

@@ -16,7 +16,8 @@ from micrograd_mnist.expr import FUNCTIONS, MAX_CHARS, MAX_DEPTH, MAX_NODES, Exp
 
 
 def backprop(capsys, expr: str) -> tuple[int, str, list[str]]:
-    code = cli.main(["backprop", f"--expr={expr}", "--set", "a=1.5", "b=-0.5", "--all"])
+    values = [v for v in ("a=1.5", "b=-0.5") if v[0] in expr]  # --set refuses a name the expression does not use
+    code = cli.main(["backprop", f"--expr={expr}", *(["--set", *values] if values else []), "--all"])
     out, err = capsys.readouterr()
     return code, out, error_lines(err, "backprop")
 

@@ -17,7 +17,7 @@ LAYERS = {
     "learning": ["data", "images", "config", "checkpoint", "training", "evaluation", "analysis", "moons",
                  "backprop", "tensor_steps", "walkthrough", "inspect"],
     "drawing": ["viz", "viz.graph", "viz.plots", "viz.stepper_page", "viz.explore_page"],
-    "commands": ["cli", "plot_command", "explore", "demos"],
+    "commands": ["cli", "arguments", "plot_command", "explore", "demos"],
 }
 
 

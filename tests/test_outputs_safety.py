@@ -212,7 +212,7 @@ def test_a_full_disk_is_one_line_naming_the_file(capsys, tmp_path, data_dir, run
     out = tmp_path / "c.csv"
     line = one_line(capsys, ["evaluate", str(run_dir / "model.npz"), "--data-dir", str(data_dir),
                              "--confusion", str(out)])
-    assert line == f"micrograd-mnist evaluate: {out}: No space left on device"
+    assert line == f"micrograd-mnist evaluate: {out}: No space left on device; free some space or choose another disk"
     assert os.listdir(tmp_path) == []
 
 

@@ -1,0 +1,119 @@
+"""A user's slips on the command line, each one line and exit 2, found by trying the CLI as a user would:
+an output named for another kind of file, a data folder that is wrong, --set values that can't be meant,
+a --frames folder holding another walk-through, options argparse refuses, a moons run of years."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import error_lines
+
+from micrograd_mnist import checkpoint, cli, data, explore, files
+from micrograd_mnist.nn import MLP
+
+
+def one_line(capsys, argv: list[str]) -> str:
+    assert cli.main(argv) == 2
+    lines = error_lines(capsys.readouterr().err, argv[0])
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def a_model(path: Path) -> Path:
+    checkpoint.save(path, MLP([784, 16, 10], "relu", rng=np.random.default_rng(0)), {})
+    return path
+
+
+@pytest.mark.parametrize("victim", ["best.npz", "digit.png", "script.py"])
+def test_evaluate_confusion_writes_only_a_csv_name(capsys, tmp_path, data_dir, victim):
+    model = a_model(tmp_path / "model.npz")
+    kept = tmp_path / victim
+    kept.write_bytes(b"precious")
+    line = one_line(capsys, ["evaluate", str(model), "--data-dir", str(data_dir), "--confusion", str(kept)])
+    assert line.endswith(f"--confusion {kept}: it writes a CSV table; give a .csv file name (or - for standard output)")
+    assert kept.read_bytes() == b"precious"
+
+
+@pytest.mark.parametrize("victim", ["best.npz", "digit.png"])
+def test_backprop_html_writes_only_an_html_name(capsys, tmp_path, victim):
+    kept = tmp_path / victim
+    kept.write_bytes(b"precious")
+    line = one_line(capsys, ["backprop", "single-neuron", "--html", str(kept)])
+    assert line.endswith(f"--html {kept}: it writes a web page; give a .html file name (or - for standard output)")
+    assert kept.read_bytes() == b"precious"
+
+
+def test_a_frames_folder_holding_a_longer_walk_through_is_refused(capsys, tmp_path):
+    frames = tmp_path / "frames"
+    assert cli.main(["backprop", "two-layer-collapse", "--frames", str(frames)]) == 0
+    before = {p.name: p.read_bytes() for p in frames.iterdir()}
+    capsys.readouterr()
+    line = one_line(capsys, ["backprop", "single-neuron", "--frames", str(frames)])
+    assert f"--frames {frames} already holds step-" in line and "give an empty folder or delete them" in line
+    assert {p.name: p.read_bytes() for p in frames.iterdir()} == before  # nothing replaced: no mixed set
+    assert cli.main(["backprop", "two-layer-collapse", "--frames", str(frames)]) == 0  # the same one again is fine
+
+
+@pytest.mark.parametrize("given", ["--data-dir", "MICROGRAD_MNIST_DATA"])
+def test_demo_refuses_a_wrong_data_folder_it_was_given(capsys, tmp_path, monkeypatch, given):
+    wrong = tmp_path / "no-such-folder"
+    argv = ["demo", "single-neuron", "--out", str(tmp_path / "pictures")]
+    if given == "--data-dir":
+        argv += ["--data-dir", str(wrong)]
+    else:
+        monkeypatch.setenv(data.ENV_VAR, str(wrong))
+    line = one_line(capsys, argv)
+    assert f"{wrong}: no train-images-idx3-ubyte" in line
+    assert not (tmp_path / "pictures").exists()
+
+
+def test_explore_refuses_a_wrong_data_folder_it_was_given(capsys, tmp_path):
+    model = a_model(tmp_path / "model.npz")
+    assert explore.main([str(model), "--no-browser", "--port", "0", "--data-dir", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{tmp_path / 'nowhere'}: no train-images-idx3-ubyte" in err[0]
+
+
+@pytest.mark.parametrize("values, complaint", [
+    (["a=nan", "b=1"], "--set a=nan: give a finite number"),
+    (["a=inf", "b=1"], "--set a=inf: give a finite number"),
+    (["a=1e400", "b=1"], "--set a=1e400: give a finite number"),
+    (["a=1", "a=2", "b=1"], "--set gives a more than once; give each name one value"),
+    (["a=1", "b=2", "c=3"], "--set c: the expression does not use it; its names are a, b"),
+])
+def test_backprop_set_refuses_values_that_cannot_be_meant(capsys, values, complaint):
+    assert complaint in one_line(capsys, ["backprop", "--expr", "a*b", "--set", *values, "--all"])
+
+
+def test_moons_refuses_a_run_of_years(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["moons", "--steps", "99999999999999999999"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"must be at most {cli.MAX_MOONS_STEPS:,}" in err
+
+
+@pytest.mark.parametrize("argv", [["moons", "--out", ""], ["demo", "single-neuron", "--out", ""],
+                                  ["evaluate", "", "--data-dir", "x"]])
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(capsys, tmp_path, monkeypatch, argv):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "an empty path; give a file or folder name" in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_we_may_not_write_names_the_file_and_says_what_to_do(capsys, tmp_path, monkeypatch):
+    def refuse(prefix, suffix, dir):  # what mkstemp raises in a folder we may not write: its temp file's name
+        raise PermissionError(13, "Permission denied", os.path.join(os.path.abspath(dir), f"{prefix}x{suffix}"))
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", refuse)
+    monkeypatch.chdir(tmp_path)
+    line = one_line(capsys, ["backprop", "single-neuron", "--html", "page.html"])
+    assert line == "micrograd-mnist backprop: page.html: Permission denied; choose a folder you may write to"
+
