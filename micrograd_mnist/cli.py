@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     backprop.add_argument("--frames", type=path_arg, metavar="DIR", help="write one picture per step")
     backprop.add_argument("--html", type=path_arg, metavar="FILE",
                           help="write one self-contained page of all steps ('-': to standard output)")
-    backprop.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg", help="for --frames")
+    backprop.add_argument("--format", choices=["svg", "png", "pdf", "dot"], help="for --frames (default svg)")
     backprop.add_argument("--mirror", metavar="NAME[i,j]", help="for seed-layer and 3b1b-digit: show one gradient "
                           "entry (e.g. W[2,1]) as the sum of the scalar engine's chain-rule terms")
     backprop.add_argument("--checkpoint", type=path_arg, metavar="CKPT",
@@ -202,6 +202,13 @@ def cmd_backprop(args) -> int:
 
     if (args.demo is None) == (args.expr is None):
         raise UserError("give exactly one of a DEMO (" + ", ".join(GRAPHS) + ") or --expr \"...\"")
+    if args.all and args.quiz:
+        raise UserError("--all prints every step, --quiz asks for each gradient first: give one of them")
+    if args.format is not None and not args.frames:
+        raise UserError(f"--format {args.format} is the format of --frames' pictures: give --frames DIR too")
+    args.format = args.format or "svg"
+    if args.demo != "3b1b-digit" and (args.checkpoint or args.digit is not None or args.data_dir):
+        raise UserError("--checkpoint, --digit and --data-dir choose the network and digit of 3b1b-digit")
     if _html_to_stdout(args) and (args.all or args.quiz or args.mirror):
         raise UserError("--html - writes the page to standard output, so it takes no --all, --quiz or --mirror; "
                         "give --html a file name to have both")
@@ -305,8 +312,6 @@ def _backprop_tensors(args) -> int:
                         "--mirror NAME[i,j] (--frames draws Value graphs)")
     if args.demo == "3b1b-digit":
         demo = _three_b1b_demo(args)
-    elif args.checkpoint or args.digit is not None:
-        raise UserError("--checkpoint and --digit choose the network and digit of 3b1b-digit")
     else:
         demo = TENSOR_GRAPHS[args.demo]()
     entry = None

@@ -151,6 +151,7 @@ MAX_IDX_BYTES = 256 << 20
 MAX_IDX_FILE_BYTES = MAX_IDX_BYTES + (1 << 20)
 _CHUNK = 1 << 20  # how much gzip data we inflate at a time, so memory follows the data actually there
 _KIND = {3: "an image file (count x rows x cols)", 1: "a label file (one label per image)"}
+_WHOLE = "give the complete, unchanged IDX file"  # what to do about a file that is damaged, cut short or foreign
 
 
 def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
@@ -186,13 +187,13 @@ def _read_idx_stream(path: Path, f: BinaryIO, ndim: int | None, file_size: int |
     """The array in `f`, checking the header before reading data; `file_size` when known (a raw file)."""
     head = _read_upto(f, 4)
     if len(head) < 4:
-        raise DataError(f"{path}: {len(head)} bytes is too short for an IDX file (truncated?)")
+        raise DataError(f"{path}: {len(head)} bytes is too short for an IDX file (truncated?); {_WHOLE}")
     if head[:2] != b"\0\0":
-        raise DataError(f"{path}: not an IDX file (magic number 0x{head.hex()} does not start with 0x0000)")
+        raise DataError(f"{path}: not an IDX file (magic number 0x{head.hex()} does not start with 0x0000); {_WHOLE}")
     if head[2] != UBYTE:
-        raise DataError(f"{path}: IDX data type 0x{head[2]:02x} is not unsigned bytes (0x08)")
+        raise DataError(f"{path}: IDX data type 0x{head[2]:02x} is not unsigned bytes (0x08); {_WHOLE}")
     if head[3] == 0:
-        raise DataError(f"{path}: IDX header has no dimensions")
+        raise DataError(f"{path}: IDX header has no dimensions; {_WHOLE}")
     if ndim is not None and head[3] != ndim:
         raise DataError(f"{path}: magic number {0x800 + head[3]}, not {0x800 + ndim}: its header gives {head[3]} "
                         f"dimension{'s' * (head[3] != 1)}, {_KIND.get(ndim, 'the file wanted')} has {ndim}; "
@@ -200,7 +201,8 @@ def _read_idx_stream(path: Path, f: BinaryIO, ndim: int | None, file_size: int |
     start = 4 + 4 * head[3]
     rest = _read_upto(f, start - 4)
     if len(rest) < start - 4:
-        raise DataError(f"{path}: truncated in the header ({4 + len(rest)} bytes, the header alone needs {start})")
+        raise DataError(f"{path}: truncated in the header ({4 + len(rest)} bytes, the header alone needs {start}); "
+                        f"{_WHOLE}")
     dims = struct.unpack(f">{head[3]}I", rest)
     size, shape = math.prod(dims), " x ".join(map(str, dims))
     if size > MAX_IDX_BYTES:
@@ -208,11 +210,12 @@ def _read_idx_stream(path: Path, f: BinaryIO, ndim: int | None, file_size: int |
                         f"file ({MAX_IDX_BYTES:,}); the file is damaged or not MNIST data")
     if file_size is not None and file_size != start + size:  # a raw file: its size says it all before reading
         problem = "truncated" if file_size < start + size else "trailing bytes"
-        raise DataError(f"{path}: {problem}: a {shape} IDX file has {start + size} bytes, this one {file_size}")
+        raise DataError(f"{path}: {problem}: a {shape} IDX file has {start + size} bytes, this one {file_size}; "
+                        f"{_WHOLE}")
     data = _read_upto(f, size + 1)  # one byte more than declared, to notice trailing data without inflating it
     if len(data) != size:
         problem, length = ("truncated", start + len(data)) if len(data) < size else ("trailing bytes", "more than that")
-        raise DataError(f"{path}: {problem}: a {shape} IDX file has {start + size} bytes, this one {length}")
+        raise DataError(f"{path}: {problem}: a {shape} IDX file has {start + size} bytes, this one {length}; {_WHOLE}")
     return np.frombuffer(data, np.uint8).reshape(dims)  # a bytearray: an ordinary writable array
 
 
@@ -357,11 +360,12 @@ def _images_and_labels(image_path: Path, label_path: Path) -> tuple[np.ndarray, 
     if images.shape[1:] != (28, 28):
         raise DataError(f"{image_path}: images are {images.shape[1]} x {images.shape[2]} pixels, not 28 x 28")
     if len(images) != len(labels):
-        raise DataError(f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels")
+        raise DataError(f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels; "
+                        "give the images and the labels of one set")
     if len(images) == 0:
         raise DataError(f"{image_path}: no images (its header says 0 x 28 x 28); give a complete IDX file")
     if labels.max() > 9:
-        raise DataError(f"{label_path}: label {labels.max()} is not a class 0..9")
+        raise DataError(f"{label_path}: label {labels.max()} is not a class 0..9; give the labels of a digit set")
     # converted once here, so training never copies per epoch
     pixels = images.reshape(len(images), -1).astype(np.float32)
     pixels /= 255

@@ -117,3 +117,17 @@ def test_a_folder_we_may_not_write_names_the_file_and_says_what_to_do(capsys, tm
     line = one_line(capsys, ["backprop", "single-neuron", "--html", "page.html"])
     assert line == "micrograd-mnist backprop: page.html: Permission denied; choose a folder you may write to"
 
+
+
+@pytest.mark.parametrize("argv, complaint", [
+    (["backprop", "single-neuron", "--all", "--quiz"], "--all prints every step, --quiz asks for each gradient"),
+    (["backprop", "single-neuron", "--format", "png"], "--format png is the format of --frames' pictures"),
+    (["backprop", "single-neuron", "--checkpoint", "net.npz"], "choose the network and digit of 3b1b-digit"),
+    (["backprop", "--expr", "a*2", "--set", "a=1", "--digit", "3"], "choose the network and digit of 3b1b-digit"),
+    (["backprop", "seed-layer", "--data-dir", "idx"], "choose the network and digit of 3b1b-digit"),
+    (["plot", "architecture", "--metrics", "m.json"], "--metrics is for plot curves"),
+])
+def test_an_option_that_would_be_ignored_is_refused(capsys, tmp_path, monkeypatch, argv, complaint):
+    monkeypatch.chdir(tmp_path)
+    assert complaint in one_line(capsys, argv)
+    assert os.listdir(tmp_path) == []

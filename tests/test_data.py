@@ -104,6 +104,7 @@ def test_wrong_length_is_an_error_not_a_short_array(tmp_path, cut, problem):
     with pytest.raises(data.DataError, match=problem) as error:
         data.read_idx(path)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
+    assert str(error.value).endswith("; give the complete, unchanged IDX file")  # what to do, not only what's wrong
 
 
 def test_truncated_header(tmp_path):
@@ -141,8 +142,9 @@ def test_corrupt_gzip(tmp_path):
 def test_bad_magic_number(tmp_path, content, message):
     path = tmp_path / "file"
     path.write_bytes(content)
-    with pytest.raises(data.DataError, match=message):
+    with pytest.raises(data.DataError, match=message) as error:
         data.read_idx(path)
+    assert str(error.value).endswith("; give the complete, unchanged IDX file")
 
 
 def test_missing_file(tmp_path):

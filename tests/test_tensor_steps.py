@@ -211,7 +211,7 @@ def test_3b1b_digit_refuses_other_networks_and_digits(capsys, data_dir, tmp_path
     assert cli.main(["backprop", "3b1b-digit", "--data-dir", str(data_dir), "--digit", "99999"]) == 2
     assert "--digit 99999: there are 500 test images" in capsys.readouterr().err
     assert cli.main(["backprop", "seed-layer", "--digit", "3"]) == 2
-    assert "--checkpoint and --digit choose the network and digit of 3b1b-digit" in capsys.readouterr().err
+    assert "--checkpoint, --digit and --data-dir choose the network and digit of 3b1b-digit" in capsys.readouterr().err
 
 
 # --- the quiz on matrices: shapes, then one entry ---------------------------------------------------------
