@@ -471,7 +471,10 @@ def _output_folder(path: Path, option: str) -> None:
 
 def cmd_moons(args) -> int:
     from . import moons
+    from .files import check_output
 
+    if args.out is not None:
+        check_output(args.out / "moons.png")  # before the training, not after it
     run = moons.train(args.steps, args.seed)
     if args.out is not None:
         from viz import plots  # only now: training needs no matplotlib

@@ -54,6 +54,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Draw the picture `args` asks for and print `wrote PATH`; user mistakes raise a one-line error."""
+    if args.metrics is not None and args.kind != "curves":  # before importing matplotlib: a refusal is quick
+        raise PlotError(f"--metrics is for plot curves; plot {args.kind} does not read a metrics.json")
     import numpy as np
 
     from viz.plots import (
@@ -82,8 +84,6 @@ def run(args: argparse.Namespace) -> int:
         raise PlotError(f"plot {kind} needs a checkpoint: micrograd-mnist plot {kind} RUN/model.npz")
     if kind in TAKES_NO_CHECKPOINT and args.checkpoint is not None:
         raise PlotError(f"plot {kind} draws fresh networks at initialization; it takes no CKPT")
-    if args.metrics is not None and kind != "curves":
-        raise PlotError(f"--metrics is for plot curves; plot {kind} does not read a metrics.json")
     metrics_path = _metrics_path(args) if kind == "curves" else None
     check_output(out, [p for p in (args.checkpoint, metrics_path) if p is not None])  # never replace an input
 

@@ -260,7 +260,10 @@ def _train(cfg: Config, data: MNIST, out: Path, resumed: Resumed | None, log: Ca
     train_idx, val_idx = indices
     if resumed is not None:
         cfg, model, opt, state = resumed.cfg, resumed.model, resumed.optimizer, resumed.state
-        log(f"resuming at epoch {state['epoch'] + 1}, batch {state['step']} from {resumed.path}")
+        if state["epoch"] >= cfg.epochs:  # interrupted after its last epoch's checkpoint: only the finish is left
+            log(f"{resumed.path} holds every epoch of the run ({cfg.epochs}): nothing left to train; finishing it")
+        else:
+            log(f"resuming at epoch {state['epoch'] + 1}, batch {state['step']} from {resumed.path}")
     else:
         cfg = cfg.resolved()
         model = MLP(cfg.sizes, cfg.activation, rng=np.random.default_rng(cfg.seed))
@@ -280,6 +283,7 @@ def _train(cfg: Config, data: MNIST, out: Path, resumed: Resumed | None, log: Ca
 
     # One Ctrl-C handler for the whole run, so a Ctrl-C during validation or saving is not lost either;
     # overflow warnings are silenced because a diverging loss is caught, and explained, below.
+    saved = resumed is not None  # whether OUT/checkpoint.npz holds this run's own state
     with ctrl_c_at_batch_boundaries() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(state["epoch"], cfg.epochs):
             order = train_idx[np.random.default_rng([cfg.seed, epoch]).permutation(n)]
@@ -295,8 +299,12 @@ def _train(cfg: Config, data: MNIST, out: Path, resumed: Resumed | None, log: Ca
                     loss = F.cross_entropy(model(x), t)
                     value = float(loss.data)
                     if not math.isfinite(value):
-                        kept = (f"{out / 'checkpoint.npz'} (the last good state) is kept"
-                                if (out / "checkpoint.npz").exists() else "nothing was saved")
+                        if saved:
+                            kept = f"{out / 'checkpoint.npz'} (the last good state) is kept"
+                        elif (out / "checkpoint.npz").exists():  # --force over another run, before our first save
+                            kept = f"nothing of this run was saved ({out / 'checkpoint.npz'} is the earlier run's)"
+                        else:
+                            kept = "nothing was saved"
                         raise Diverged(f"loss became {value} at epoch {epoch + 1}, batch {step + 1}; stopped, {kept}. "
                                        f"Try a smaller --lr (this run used {cfg.lr:g})")
                     opt.zero_grad()
@@ -324,6 +332,7 @@ def _train(cfg: Config, data: MNIST, out: Path, resumed: Resumed | None, log: Ca
             metrics["epoch_seconds"].append(seconds)
             state.update(epoch=epoch + 1, step=0, loss_sum=0.0, seconds=0.0)
             save_state(out / "checkpoint.npz")
+            saved = True
             log(f"epoch {epoch + 1:2d}/{cfg.epochs}  loss {metrics['train_loss'][-1]:.4f}  "
                 f"val {metrics['val_accuracy'][-1]:.2%}  {seconds:.1f} s  {n / seconds:,.0f} img/s")
         if stop.requested:  # asked during the last epoch's validation: its checkpoint is saved, stop there

@@ -424,3 +424,12 @@ def test_divergence_is_silent_and_says_nothing_was_saved(dataset, tmp_path):
             run(tiny(lr=1e30), dataset, tmp_path / "out")
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in caught]
     assert not (tmp_path / "out" / "checkpoint.npz").exists()
+
+
+def test_divergence_after_force_does_not_call_the_earlier_runs_checkpoint_its_own(dataset, tmp_path):
+    out = tmp_path / "out"
+    run(tiny(epochs=1), dataset, out)
+    before = (out / "checkpoint.npz").read_bytes()
+    with pytest.raises(Diverged, match=r"nothing of this run was saved \(.*checkpoint.npz is the earlier run's\)"):
+        run(tiny(lr=1e30), dataset, out, force=True)
+    assert (out / "checkpoint.npz").read_bytes() == before  # untouched, and not called this run's last good state
