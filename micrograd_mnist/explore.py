@@ -109,7 +109,7 @@ class Source:
         try:
             found = data.load(dataset, where, log=self.log, download=False)
         except data.DataError as e:
-            if data_dir is not None or os.environ.get(data.ENV_VAR):  # a folder asked for by name: say it is wrong
+            if data_dir is not None or (where is None and os.environ.get(data.ENV_VAR)):  # named by the user: wrong
                 raise
             return None, f"no test digits to pick from ({e})"
         return TestDigits(found.test_images, found.test_labels, self.model), None

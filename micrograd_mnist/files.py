@@ -49,7 +49,7 @@ def open_input(path: str | Path, limit: int, what: str = "file") -> BinaryIO:
         if not stat.S_ISREG(info.st_mode):
             raise FileError(f"{path} is a {_kind(info.st_mode)}, not a regular file; give the {what} itself")
         if info.st_size > limit:
-            raise FileError(f"{path} is {info.st_size:,} bytes, more than a {what} can be ({limit:,}); "
+            raise FileError(f"{path} is {info.st_size:,} bytes, more than {_a(what)} can be ({limit:,}); "
                             f"is it the right file?")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -58,12 +58,17 @@ def open_input(path: str | Path, limit: int, what: str = "file") -> BinaryIO:
         raise
 
 
+def _a(what: str) -> str:
+    """`what` with its article, as the letter it starts with sounds: a checkpoint, an IDX file, an image."""
+    return f"{'an' if what[:1].lower() in 'aeio' or what.startswith('IDX') else 'a'} {what}"
+
+
 def read_input(path: str | Path, limit: int, what: str = "file") -> bytes:
     """The whole of a regular file of at most `limit` bytes (see open_input)."""
     with open_input(path, limit, what) as f:
         data = f.read(limit + 1)
     if len(data) > limit:  # it grew while we read it
-        raise FileError(f"{path} is more than {limit:,} bytes, more than a {what} can be")
+        raise FileError(f"{path} is more than {limit:,} bytes, more than {_a(what)} can be")
     return data
 
 
@@ -107,7 +112,7 @@ def _mode_for(path: Path) -> int:
     """The permissions a file written at `path` gets: those of the file it replaces, else what open() would
     give a new file (0666 less the umask), never mkstemp's 0600."""
     try:
-        return stat.S_IMODE(os.lstat(path).st_mode)
+        return stat.S_IMODE(os.lstat(path).st_mode) & 0o777  # not setuid, setgid or sticky: a new file's bits
     except FileNotFoundError:
         pass
     try:  # Linux tells the umask without changing it; setting it to read it would race other threads

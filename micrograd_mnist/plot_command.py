@@ -54,7 +54,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Draw the picture `args` asks for and print `wrote PATH`; user mistakes raise a one-line error."""
-    if args.metrics is not None and args.kind != "curves":  # before importing matplotlib: a refusal is quick
+    if args.metrics is not None and args.kind in KINDS and args.kind != "curves":  # before matplotlib loads
         raise PlotError(f"--metrics is for plot curves; plot {args.kind} does not read a metrics.json")
     import numpy as np
 

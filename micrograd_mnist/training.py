@@ -283,7 +283,8 @@ def _train(cfg: Config, data: MNIST, out: Path, resumed: Resumed | None, log: Ca
 
     # One Ctrl-C handler for the whole run, so a Ctrl-C during validation or saving is not lost either;
     # overflow warnings are silenced because a diverging loss is caught, and explained, below.
-    saved = resumed is not None  # whether OUT/checkpoint.npz holds this run's own state
+    # whether OUT/checkpoint.npz holds this run's own state: resumed from that very folder, or saved since
+    saved = resumed is not None and same_file(resumed.path.parent, out)
     with ctrl_c_at_batch_boundaries() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(state["epoch"], cfg.epochs):
             order = train_idx[np.random.default_rng([cfg.seed, epoch]).permutation(n)]

@@ -82,7 +82,7 @@ def test_explore_refuses_a_wrong_data_folder_it_was_given(capsys, tmp_path):
     (["a=inf", "b=1"], "--set a=inf: give a finite number"),
     (["a=1e400", "b=1"], "--set a=1e400: give a finite number"),
     (["a=1", "a=2", "b=1"], "--set gives a more than once; give each name one value"),
-    (["a=1", "b=2", "c=3"], "--set c: the expression does not use it; its names are a, b"),
+    (["a=1", "b=2", "c=3"], "--set c: the result does not depend on it; the names it depends on are a, b"),
 ])
 def test_backprop_set_refuses_values_that_cannot_be_meant(capsys, values, complaint):
     assert complaint in one_line(capsys, ["backprop", "--expr", "a*b", "--set", *values, "--all"])
@@ -140,3 +140,17 @@ def test_moons_checks_its_picture_before_training(capsys, tmp_path, monkeypatch)
     monkeypatch.setattr(moons, "train", lambda *a, **k: pytest.fail("trained before finding out it can't write"))
     line = one_line(capsys, ["moons", "--out", str(tmp_path)])
     assert f"{tmp_path / 'moons.png'}: is a folder; give a file name" in line
+
+
+def test_set_takes_a_name_used_only_in_an_assignment(capsys):
+    assert cli.main(["backprop", "--expr", "h = x*2; h*y", "--set", "x=1", "y=3", "--all"]) == 0
+    assert "forward pass:" in capsys.readouterr().out
+
+
+def test_outputs_are_checked_without_a_home_folder(capsys, tmp_path, monkeypatch):
+    # no $HOME and no entry in the password file (a container's bare user): there is no cache to protect
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: (_ for _ in ()).throw(RuntimeError("no home"))))
+    assert data.folders(tmp_path) == [tmp_path]
+    assert cli.main(["backprop", "--expr", "x*2", "--set", "x=1", "--html", str(tmp_path / "p.html")]) == 0
+    assert (tmp_path / "p.html").is_file()

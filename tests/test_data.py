@@ -157,7 +157,7 @@ def test_a_file_too_big_to_be_idx_is_a_data_error(tmp_path):
     big = tmp_path / "t10k-images-idx3-ubyte"
     with open(big, "wb") as f:
         f.truncate(data.MAX_IDX_FILE_BYTES + 1)  # sparse: no disk used
-    with pytest.raises(data.DataError, match="more than a IDX file can be"):
+    with pytest.raises(data.DataError, match="more than an IDX file can be"):
         data.read_idx(big)
 
 
@@ -496,7 +496,7 @@ class Response:
     def __exit__(self, *exc):
         return False
 
-    def read(self, n):
+    def read1(self, n):  # as http.client's: what has arrived, at most n bytes
         return next(self.chunks, b"")
 
 

@@ -433,3 +433,20 @@ def test_divergence_after_force_does_not_call_the_earlier_runs_checkpoint_its_ow
     with pytest.raises(Diverged, match=r"nothing of this run was saved \(.*checkpoint.npz is the earlier run's\)"):
         run(tiny(lr=1e30), dataset, out, force=True)
     assert (out / "checkpoint.npz").read_bytes() == before  # untouched, and not called this run's last good state
+
+
+def test_divergence_after_resuming_into_another_folder_says_nothing_was_saved(dataset, tmp_path, monkeypatch):
+    real, calls = training.F.cross_entropy, [0]
+
+    def interrupted(logits, labels):
+        calls[0] += 1
+        if calls[0] == STEPS + 2:  # epoch 2, batch 2
+            raise KeyboardInterrupt
+        return real(logits, labels)
+
+    monkeypatch.setattr(training.F, "cross_entropy", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(tiny(epochs=2), dataset, tmp_path / "a")
+    monkeypatch.setattr(training.F, "cross_entropy", lambda logits, labels: real(logits, labels) * float("nan"))
+    with pytest.raises(Diverged, match="; stopped, nothing was saved"):  # a/checkpoint.npz is not in b
+        run(tiny(epochs=2), dataset, tmp_path / "b", resume=tmp_path / "a" / "checkpoint.npz")
