@@ -142,7 +142,7 @@ def test_moons_checks_its_picture_before_training(capsys, tmp_path, monkeypatch)
     assert f"{tmp_path / 'moons.png'}: is a folder; give a file name" in line
 
 
-def test_set_takes_a_name_used_only_in_an_assignment(capsys):
+def test_set_takes_a_name_the_result_depends_on_through_an_assignment(capsys):
     assert cli.main(["backprop", "--expr", "h = x*2; h*y", "--set", "x=1", "y=3", "--all"]) == 0
     assert "forward pass:" in capsys.readouterr().out
 
