@@ -8,8 +8,10 @@ import errno
 import io
 import math
 import os
+import signal
 import stat
 import sys
+import threading
 from pathlib import Path
 
 from .arguments import Parser, path_arg
@@ -503,12 +505,24 @@ def main(argv: list[str] | None = None) -> int:
     before = [s.errors for s in streams]
     for s in streams:
         s.reconfigure(errors="backslashreplace")
+    # SIGTERM (`kill`, a container stopping) unwinds like Ctrl-C, so a file being written is cleaned up rather
+    # than its temp file left behind; train turns it into a checkpoint at the next batch boundary, as Ctrl-C
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signal.signal works only there
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
         return _main(argv)
     finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         for s, errors in zip(streams, before):
             with contextlib.suppress(OSError, ValueError):  # reconfigure flushes: a pipe whose reader left
                 s.reconfigure(errors=errors)
+
+
+def _terminated(signum, frame) -> None:
+    from .training import Terminated
+
+    raise Terminated()
 
 
 def _main(argv: list[str] | None) -> int:

@@ -154,3 +154,34 @@ def test_outputs_are_checked_without_a_home_folder(capsys, tmp_path, monkeypatch
     assert data.folders(tmp_path) == [tmp_path]
     assert cli.main(["backprop", "--expr", "x*2", "--set", "x=1", "--html", str(tmp_path / "p.html")]) == 0
     assert (tmp_path / "p.html").is_file()
+
+
+TERMINATED_MID_WRITE = """
+import os, signal, sys
+from micrograd_mnist import cli, files
+real = files.atomic_write
+
+def write_then_terminated(path, write, inputs=()):
+    def half(f):
+        f.write(b"<html>half a page")
+        os.kill(os.getpid(), signal.SIGTERM)  # `kill` from another terminal, mid-write
+        f.write(b" and the rest")
+    return real(path, half, inputs)
+
+files.atomic_write = write_then_terminated
+import viz.stepper_page
+viz.stepper_page.atomic_write = write_then_terminated
+sys.exit(cli.main(["backprop", "single-neuron", "--html", sys.argv[1]]))
+"""
+
+
+def test_sigterm_mid_write_leaves_no_temp_file(tmp_path):
+    import subprocess
+    import sys
+
+    page = tmp_path / "page.html"
+    done = subprocess.run([sys.executable, "-c", TERMINATED_MID_WRITE, str(page)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 143, done.stderr  # 128 + SIGTERM, as a shell reports it
+    assert "Traceback" not in done.stderr
+    assert os.listdir(tmp_path) == []  # neither the page nor atomic_write's .part file
