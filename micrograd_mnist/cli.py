@@ -223,6 +223,8 @@ def cmd_backprop(args) -> int:
         for item in args.set:
             name, sep, number = item.partition("=")
             name = name.strip()
+            if name in values:
+                raise UserError(f"--set gives {name} more than once; give each name one value")
             try:
                 values[name] = value = float(number)
             except ValueError:
@@ -231,8 +233,6 @@ def cmd_backprop(args) -> int:
                 raise UserError(f"--set takes NAME=NUMBER, got {item!r}")
             if not math.isfinite(value):
                 raise UserError(f"--set {item}: give a finite number (a walk-through of {value} is all {value}s)")
-            if sum(other.partition("=")[0].strip() == name for other in args.set) > 1:
-                raise UserError(f"--set gives {name} more than once; give each name one value")
         try:
             root, named = graph(args.expr, **values)
         except (ArithmeticError, ValueError) as e:
@@ -444,11 +444,11 @@ def _check_outputs(args) -> None:
         path = getattr(args, name, None)
         if path is not None:
             check_output(path, _inputs(args))
-            if Path(path).name in PRODUCTS and Path(path).exists():  # only train writes those, and never over a run
-                raise FileError(f"refusing to replace {path}: it is a training run's {Path(path).name}; "
+            if path.name in PRODUCTS and path.exists():  # only train writes those, and never over a run
+                raise FileError(f"refusing to replace {path}: it is a training run's {path.name}; "
                                 "give another file name")
             kind, endings = SUFFIXES.get(name, ("", ()))
-            if endings and not _to_stdout(path) and Path(path).suffix.lower() not in endings:
+            if endings and not _to_stdout(path) and path.suffix.lower() not in endings:
                 raise UserError(f"--{name} {path}: it writes {kind}; give a {endings[0]} file name "
                                 "(or - for standard output)")
     for name in FOLDER_OUTPUTS.get(args.command, ()):

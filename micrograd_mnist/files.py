@@ -60,7 +60,7 @@ def open_input(path: str | Path, limit: int, what: str = "file") -> BinaryIO:
 
 def _a(what: str) -> str:
     """`what` with its article, as the letter it starts with sounds: a checkpoint, an IDX file, an image."""
-    return f"{'an' if what[:1].lower() in 'aeio' or what.startswith('IDX') else 'a'} {what}"
+    return f"{'an' if what[:1].lower() in 'aeio' else 'a'} {what}"
 
 
 def read_input(path: str | Path, limit: int, what: str = "file") -> bytes:
