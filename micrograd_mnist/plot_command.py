@@ -8,8 +8,9 @@ import argparse
 import json
 from pathlib import Path
 
-from micrograd_mnist.files import finite_number
 from viz import PlotError  # viz's charts raise it too; catching it needs no matplotlib
+
+from .files import finite_number
 
 KINDS = {
     "weights": "first-layer weights as 28x28 pattern detectors: blue pixels excite, red inhibit (needs CKPT)",
