@@ -67,7 +67,6 @@ class building:
             gc.enable()
 
 
-
 DISPLAY_GROUP = "micrograd_mnist.display"
 
 

@@ -281,10 +281,10 @@ def _train(cfg: Config, data: MNIST, out: Path, resumed: Resumed | None, log: Ca
     def save_state(path: Path) -> None:
         checkpoint.save(path, model, {"config": asdict(cfg), "resume": state}, opt.state_dict())
 
-    # One Ctrl-C handler for the whole run, so a Ctrl-C during validation or saving is not lost either;
-    # overflow warnings are silenced because a diverging loss is caught, and explained, below.
     # whether OUT/checkpoint.npz holds this run's own state: resumed from that very folder, or saved since
     saved = resumed is not None and same_file(resumed.path.parent, out)
+    # One Ctrl-C handler for the whole run, so a Ctrl-C during validation or saving is not lost either;
+    # overflow warnings are silenced because a diverging loss is caught, and explained, below.
     with ctrl_c_at_batch_boundaries() as stop, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for epoch in range(state["epoch"], cfg.epochs):
             order = train_idx[np.random.default_rng([cfg.seed, epoch]).permutation(n)]
