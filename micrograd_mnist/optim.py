@@ -3,10 +3,12 @@
 They work on Tensors and on Values alike. For a Tensor whose gradient is an
 array of its own shape and dtype (what backward() gives), each update is
 NumPy arithmetic with `out=`, into the parameter, its buffers and one or two
-scratch arrays kept per parameter: no fresh memory per step. Anything else (a
-Value's float, a gradient set by hand in another dtype) takes the same formulas
-written with augmented assignments, which act in place on arrays and rebind
-floats. Both give the same numbers: the same operations in the same order.
+scratch arrays kept per parameter: no fresh memory per step. The long in-place
+steps (y *= a, y += x, y -= x) go through blas.py, which gives NumPy's numbers
+with the work split between OpenBLAS's threads. Anything else (a Value's float,
+a gradient set by hand in another dtype) takes the same formulas written with
+augmented assignments, which act in place on arrays and rebind floats. All give
+the same numbers: the same operations in the same order.
 Either way the update ends by assigning `p.data`, which is what advances a
 Tensor's version (so a graph built before the step refuses to backpropagate).
 
@@ -25,6 +27,8 @@ import weakref
 from collections.abc import Iterable
 
 import numpy as np
+
+from . import blas
 
 
 class Optimizer:
@@ -82,7 +86,7 @@ class Optimizer:
             return g
         for data, part in zip(datas, parts):
             np.multiply(data, decay, out=part)
-        return np.add(g, out, out=out)
+        return blas.add_(out, g)  # g + decay · p
 
     def _in_place(self, p, *buffers) -> bool:
         """Whether p's update can run as out= arithmetic: an array parameter, and a gradient and buffers
@@ -253,7 +257,7 @@ class _Flat:
 
     def subtract(self, params: list, delta: list[np.ndarray]) -> None:
         for p, data, d in zip(params, self.datas, delta):
-            np.subtract(data, d, out=data)
+            blas.subtract_(data, d)
             p.data = data  # advances the version, as in the per-parameter path
 
 
@@ -307,8 +311,8 @@ class SGD(Optimizer):
             if buf is None:
                 buf = g.copy()
             else:
-                np.multiply(buf, momentum, out=buf)
-                np.add(buf, g, out=buf)
+                blas.scale_(buf, momentum)
+                blas.add_(buf, g)
             if self.nesterov:
                 np.multiply(buf, momentum, out=t)
                 g = np.add(g, t, out=t)
@@ -321,7 +325,7 @@ class SGD(Optimizer):
         data, s = p.data, self._scratch(i)
         g = self._decayed(p.grad, [data], [s], s)
         delta, self.buffers[i] = self._update(g, self.buffers[i], s, self._scratch(i, 1) if self.nesterov else None)
-        np.subtract(data, delta, out=data)
+        blas.subtract_(data, delta)
         p.data = data  # the one place the version advances: the setter counts the in-place change
 
     def _step_flat(self, flat: _Flat, gradient: np.ndarray) -> bool:
@@ -387,11 +391,11 @@ class Adam(Optimizer):
         lr, eps = float(self.lr), float(self.eps)
         if m is None:
             m, v = g * 0, g * 0  # as above (so a nan or inf gradient gives the same nan)
-        np.multiply(m, b1, out=m)
-        np.add(m, np.multiply(g, 1 - b1, out=s), out=m)
-        np.multiply(v, b2, out=v)
+        blas.scale_(m, b1)
+        blas.add_(m, np.multiply(g, 1 - b1, out=s))
+        blas.scale_(v, b2)
         np.multiply(np.multiply(g, 1 - b2, out=s), g, out=s)  # ((1 − b2) · g) · g, left to right as written above
-        np.add(v, s, out=v)
+        blas.add_(v, s)
         np.divide(v, 1 - b2 ** t, out=s)
         np.sqrt(s, out=s)  # NumPy computes an array's ** 0.5 as its square root
         np.add(s, eps, out=s)
@@ -404,7 +408,7 @@ class Adam(Optimizer):
         s, u = self._scratch(i), self._scratch(i, 1)
         g = self._decayed(p.grad, [data], [u], u)
         delta, self.m[i], self.v[i] = self._update(g, self.m[i], self.v[i], s, u, t)
-        np.subtract(data, delta, out=data)
+        blas.subtract_(data, delta)
         p.data = data  # the one place the version advances: the setter counts the in-place change
 
     def _step_flat(self, flat: _Flat, gradient: np.ndarray) -> bool:

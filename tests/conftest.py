@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from micrograd_mnist import Tensor, Value, data
+from micrograd_mnist import Tensor, Value, blas, data
 
 settings.register_profile("suite", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=2000, deadline=None,
@@ -48,6 +48,24 @@ def refuse_pip(dest):
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def blas_calls(monkeypatch) -> list[str]:
+    """The names of the OpenBLAS routines blas.py calls while the test runs (they still run); none without them."""
+    if not blas.available:
+        return []
+    seen = []
+
+    def counted(name, routine):
+        def call(*args):
+            seen.append(name)
+            return routine(*args)
+        return call
+
+    monkeypatch.setattr(blas, "_ROUTINES", {dtype: (counted("scal", scal), counted("axpy", axpy))
+                                            for dtype, (scal, axpy) in blas._ROUTINES.items()})
+    return seen
 
 
 def leaf64(array, label: str | None = None) -> Tensor:

@@ -12,7 +12,7 @@ PACKAGES = ("micrograd_mnist", "viz")
 
 # Lowest first; a module may import its own layer and the ones above it in this list, never one below.
 LAYERS = {
-    "engines": ["micrograd_mnist", "ops", "graph", "value", "tensor", "gradcheck", "expr", "files"],
+    "engines": ["micrograd_mnist", "ops", "graph", "value", "tensor", "gradcheck", "expr", "files", "blas"],
     "models": ["nn", "nn.functional", "nn.scalar", "optim"],
     "learning": ["data", "images", "config", "checkpoint", "training", "evaluation", "analysis", "moons",
                  "backprop", "tensor_steps", "walkthrough", "inspect"],

@@ -2,9 +2,9 @@
 
 Fast paths: the fused forward and backward of `linear` and `cross_entropy` (tensor.FAST_FORWARD and
 FAST_BACKWARD), writing leaf gradients into the arrays zero_grad() kept or lent; the optimizers' out= updates,
-per parameter and on all parameters laid end to end (optim._Flat); `data.Batches` gathering into reused
-buffers. Each is compared, bit for bit, with the plain path (the op table's forward rules and VJPs; the
-optimizers' augmented assignments; `X[idx]`).
+per parameter and on all parameters laid end to end (optim._Flat), the long ones through OpenBLAS (blas.py);
+`data.Batches` gathering into reused buffers. Each is compared, bit for bit, with the plain path (the op
+table's forward rules and VJPs; the optimizers' augmented assignments, or NumPy's ufuncs; `X[idx]`).
 No timing here: benchmarks/mnist_epoch.py measures the speed.
 """
 
@@ -15,7 +15,7 @@ import weakref
 import numpy as np
 import pytest
 
-from micrograd_mnist import ops, optim, tensor
+from micrograd_mnist import blas, ops, optim, tensor
 from micrograd_mnist.data import Batches
 from micrograd_mnist.gradcheck import gradcheck
 from micrograd_mnist.nn import MLP, Linear
@@ -68,6 +68,24 @@ def test_fast_backward_and_in_place_updates_give_the_plain_paths_numbers_bit_for
         assert a.dtype == b.dtype == dtype
         assert np.array_equal(a, b)
     assert not np.array_equal(plain[0][0], MLP([6, 5, 4, 3], rng=np.random.default_rng(1), dtype=dtype)[0].weight.data)
+
+
+@pytest.mark.parametrize("flat", [True, False], ids=["flat", "per parameter"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_updates_through_openblas_give_the_numbers_numpy_gives_bit_for_bit(name, dtype, flat, monkeypatch,
+                                                                         blas_calls):
+    with monkeypatch.context() as m:
+        if not flat:
+            per_parameter_updates(m)
+        with monkeypatch.context() as off:
+            off.setattr(blas, "_ROUTINES", None)
+            plain = train(dtype, 4, OPTIMIZERS[name], False, False, monkeypatch)
+        m.setattr(blas, "MIN_SIZE", 1)  # so that this small network's arrays go through OpenBLAS
+        through = train(dtype, 4, OPTIMIZERS[name], False, False, monkeypatch)
+    for a, b in zip(plain[0] + plain[1], through[0] + through[1]):
+        assert np.array_equal(a, b)
+    assert ("axpy" in blas_calls) == blas.available  # the updates did go through OpenBLAS
 
 
 def test_gradients_that_accumulate_over_steps_agree_too(monkeypatch):
