@@ -5,10 +5,12 @@ gradients. A NumPy ufunc runs on one core and first pulls the other core's share
 routines (scal and axpy, which NumPy does not expose) split the array between its threads, so each core can
 update what it holds. benchmarks/mnist_epoch.py measures the difference.
 
-The numbers are NumPy's, bit for bit: y·a, y + 1·x and y + (−1)·x are each one rounding, with a fused
-multiply-add or without. Whatever these calls can't take (another BLAS than the scipy-openblas NumPy's
-wheels ship, a short, strided, read-only or overlapping array, mixed dtypes, a zero or infinite factor,
-which some OpenBLAS versions special-case) goes to the NumPy ufunc instead.
+The numbers are NumPy's: y·a, y + 1·x and y + (−1)·x are each one rounding, with a fused multiply-add or
+without. Only NaNs can differ, and only in their bits: where y and x are both NaN, the result is NaN, but it
+may carry x's payload and sign rather than y's. Whatever these calls can't take goes to the NumPy ufunc:
+another BLAS than the scipy-openblas in NumPy's wheels, a short, strided, read-only or overlapping array,
+mixed dtypes, and a factor that is not a Python float (NumPy's own scalars round differently), or is 0,
+1 or not finite (where OpenBLAS takes shortcuts).
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import ctypes
 import glob
 import math
 import os
-import weakref
 
 import numpy as np
 
@@ -26,23 +27,23 @@ MIN_SIZE = 16384
 
 
 def _load() -> dict | None:
-    """{dtype: (scal, axpy)} from the OpenBLAS NumPy loaded (its wheels' scipy-openblas, 64-bit integers), or
-    None for any other build. Looked for only beside NumPy itself, so it is the library already in memory
-    (loading it again returns the same handle) and shares NumPy's threads and their count."""
+    """{dtype: (scal, axpy)} from the OpenBLAS NumPy has loaded (its wheels' scipy-openblas, 64-bit integers),
+    or None for any other build. The file beside NumPy is opened only if it is already in memory
+    (RTLD_NOLOAD), so it is NumPy's own copy, sharing NumPy's threads and their count."""
     try:
         config = np.__config__.CONFIG["Build Dependencies"]["blas"]
+        if config.get("name") != "scipy-openblas" or "USE64BITINT" not in str(config.get("openblas configuration")):
+            return None
     except (AttributeError, KeyError, TypeError):
         return None
-    if config.get("name") != "scipy-openblas" or "USE64BITINT" not in str(config.get("openblas configuration")):
-        return None
+    nowhere_else = getattr(os, "RTLD_NOLOAD", None)
     here = os.path.dirname(np.__file__)
     paths = [p for folder in (os.path.join(here, os.pardir, "numpy.libs"), os.path.join(here, ".dylibs"))
-             for p in glob.glob(os.path.join(folder, "libscipy_openblas64_*"))
-             if p.endswith((".so", ".dylib", ".dll"))]
-    if len(paths) != 1:  # none, or more than one and no way to tell which NumPy uses
+             for p in glob.glob(os.path.join(folder, "libscipy_openblas64_*")) if p.endswith((".so", ".dylib"))]
+    if nowhere_else is None or len(paths) != 1:  # Windows, or none found, or more and no telling which
         return None
     try:
-        lib = ctypes.CDLL(paths[0])
+        lib = ctypes.CDLL(paths[0], mode=nowhere_else | os.RTLD_LAZY)
         found = {}
         for dtype, letter, real in ((np.dtype(np.float32), "s", ctypes.c_float),
                                     (np.dtype(np.float64), "d", ctypes.c_double)):
@@ -60,24 +61,8 @@ _ROUTINES = _load()
 available = _ROUTINES is not None
 
 
-# Data addresses by id(array), as (weak reference, address, nbytes): reading one from `a.ctypes` costs more than the
-# call it is for. An entry goes when its array does, so an id Python reuses finds nothing. An ndarray's memory
-# moves only in resize(), which NumPy refuses for an array with a weak reference; nbytes is checked all the same.
-_addresses: dict[int, tuple] = {}
-
-
-def _address(a: np.ndarray) -> int:
-    entry = _addresses.get(id(a))
-    if entry is not None and entry[0]() is a and entry[2] == a.nbytes:
-        return entry[1]
-    key = id(a)
-    address = a.ctypes.data
-    _addresses[key] = (weakref.ref(a, lambda _, key=key: _addresses.pop(key, None)), address, a.nbytes)
-    return address
-
-
 def _fits(y: np.ndarray) -> bool:
-    return (y.__class__ is np.ndarray and y.size >= MIN_SIZE and y.flags.c_contiguous and y.flags.writeable
+    return (y.__class__ is np.ndarray and y.size >= max(MIN_SIZE, 1) and y.flags.c_contiguous and y.flags.writeable
             and y.dtype in _ROUTINES)
 
 
@@ -86,18 +71,37 @@ def _pair(y: np.ndarray, x) -> bool:
             and not np.may_share_memory(x, y))
 
 
+def _view(a: np.ndarray):
+    """A ctypes object on a's memory, read for its address: quicker than `a.ctypes.data`, and while it lives
+    the array cannot be resized under the call. A read-only array gives no such view: its `ctypes` instead."""
+    try:
+        return ctypes.c_char.from_buffer(a)
+    except (TypeError, ValueError):
+        return a.ctypes
+
+
+def _address(view) -> int:
+    return ctypes.addressof(view) if view.__class__ is ctypes.c_char else view.data
+
+
 def scale_(y: np.ndarray, a: float) -> np.ndarray:
     """y *= a, in place (`np.multiply(y, a, out=y)`)."""
-    if _ROUTINES is not None and a != 0 and math.isfinite(a) and _fits(y):
-        _ROUTINES[y.dtype][0](y.size, a, _address(y), 1)
+    if _ROUTINES is not None and a.__class__ is float and a != 0 and a != 1 and math.isfinite(a) and _fits(y):
+        view = _view(y)
+        _ROUTINES[y.dtype][0](y.size, a, _address(view), 1)
         return y
     return np.multiply(y, a, out=y)
+
+
+def _axpy(y: np.ndarray, sign: float, x: np.ndarray) -> None:
+    into, source = _view(y), _view(x)
+    _ROUTINES[y.dtype][1](y.size, sign, _address(source), 1, _address(into), 1)
 
 
 def add_(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """y += x, in place (`np.add(y, x, out=y)`)."""
     if _ROUTINES is not None and _fits(y) and _pair(y, x):
-        _ROUTINES[y.dtype][1](y.size, 1.0, _address(x), 1, _address(y), 1)
+        _axpy(y, 1.0, x)
         return y
     return np.add(y, x, out=y)
 
@@ -105,6 +109,6 @@ def add_(y: np.ndarray, x: np.ndarray) -> np.ndarray:
 def subtract_(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """y -= x, in place (`np.subtract(y, x, out=y)`)."""
     if _ROUTINES is not None and _fits(y) and _pair(y, x):
-        _ROUTINES[y.dtype][1](y.size, -1.0, _address(x), 1, _address(y), 1)
+        _axpy(y, -1.0, x)
         return y
     return np.subtract(y, x, out=y)

@@ -5,10 +5,11 @@ array of its own shape and dtype (what backward() gives), each update is
 NumPy arithmetic with `out=`, into the parameter, its buffers and one or two
 scratch arrays kept per parameter: no fresh memory per step. The long in-place
 steps (y *= a, y += x, y -= x) go through blas.py, which gives NumPy's numbers
-with the work split between OpenBLAS's threads. Anything else (a Value's float,
-a gradient set by hand in another dtype) takes the same formulas written with
-augmented assignments, which act in place on arrays and rebind floats. All give
-the same numbers: the same operations in the same order.
+(NaNs' bits aside: see there) with the work split between OpenBLAS's threads.
+Anything else (a Value's float, a gradient set by hand in another dtype) takes
+the same formulas written with augmented assignments, which act in place on
+arrays and rebind floats. All give the same numbers: the same operations in the
+same order.
 Either way the update ends by assigning `p.data`, which is what advances a
 Tensor's version (so a graph built before the step refuses to backpropagate).
 
@@ -86,7 +87,7 @@ class Optimizer:
             return g
         for data, part in zip(datas, parts):
             np.multiply(data, decay, out=part)
-        return blas.add_(out, g)  # g + decay · p
+        return np.add(g, out, out=out)
 
     def _in_place(self, p, *buffers) -> bool:
         """Whether p's update can run as out= arithmetic: an array parameter, and a gradient and buffers
