@@ -177,7 +177,7 @@ def fused_epoch(weights, X, y, order, B, steps=None) -> float:
         if buf is None:
             buf = flat.copy()
         else:
-            blas.scale_(buf, MOMENTUM)
+            np.multiply(buf, MOMENTUM, out=buf)
             blas.add_(buf, flat)
         np.multiply(buf, LR, out=step)
         for p, d in zip(params, deltas):

@@ -1,33 +1,32 @@
-"""In-place updates of long arrays (y *= a, y += x, y -= x) through NumPy's own OpenBLAS, for the optimizers.
+"""In-place sums of long arrays (y += x, y -= x) through NumPy's own OpenBLAS, for the optimizers.
 
 Why: at two threads the matrix products leave each core holding, in its cache, its share of the weights and
-gradients. A NumPy ufunc runs on one core and first pulls the other core's share across; OpenBLAS's level-1
-routines (scal and axpy, which NumPy does not expose) split the array between its threads, so each core can
-update what it holds. benchmarks/mnist_epoch.py measures the difference.
+gradients. A NumPy ufunc runs on one core and first pulls the other core's share across; OpenBLAS's axpy
+(y += a·x, which NumPy does not expose) splits arrays of more than 10,000 numbers between its threads, so
+each core can update what it holds: about 2% off a training step (README, Speed). OpenBLAS's scal, for
+y *= a, stays on one thread below a million numbers, no better than NumPy's multiply, so it is not used.
 
-The numbers are NumPy's: y·a, y + 1·x and y + (−1)·x are each one rounding, with a fused multiply-add or
+The numbers are NumPy's: y + 1·x and y + (−1)·x are each one rounding, with a fused multiply-add or
 without. Only NaNs can differ, and only in their bits: where y and x are both NaN, the result is NaN, but it
-may carry x's payload and sign rather than y's. Whatever these calls can't take goes to the NumPy ufunc:
-another BLAS than the scipy-openblas in NumPy's wheels, a short, strided, read-only or overlapping array,
-mixed dtypes, and a factor that is not a Python float (NumPy's own scalars round differently), or is 0,
-1 or not finite (where OpenBLAS takes shortcuts).
+may carry x's payload and sign rather than y's. Whatever axpy can't take goes to the NumPy ufunc: another
+BLAS than the scipy-openblas in NumPy's wheels; a y that is short, strided, read-only or not a plain float32
+or float64 ndarray; an x not of y's dtype, shape and C order, or overlapping y.
 """
 
 from __future__ import annotations
 
 import ctypes
 import glob
-import math
 import os
 
 import numpy as np
 
-# Shorter arrays go to NumPy: OpenBLAS runs them on one thread anyway, and the ufunc's call costs less.
+# Shorter arrays go to NumPy: the ufunc's call costs less, and OpenBLAS splits only arrays of over 10,000.
 MIN_SIZE = 16384
 
 
 def _load() -> dict | None:
-    """{dtype: (scal, axpy)} from the OpenBLAS NumPy has loaded (its wheels' scipy-openblas, 64-bit integers),
+    """{dtype: axpy} from the OpenBLAS NumPy has loaded (its wheels' scipy-openblas, 64-bit integers),
     or None for any other build. The file beside NumPy is opened only if it is already in memory
     (RTLD_NOLOAD), so it is NumPy's own copy, sharing NumPy's threads and their count."""
     try:
@@ -47,23 +46,22 @@ def _load() -> dict | None:
         found = {}
         for dtype, letter, real in ((np.dtype(np.float32), "s", ctypes.c_float),
                                     (np.dtype(np.float64), "d", ctypes.c_double)):
-            scal, axpy = getattr(lib, f"scipy_cblas_{letter}scal64_"), getattr(lib, f"scipy_cblas_{letter}axpy64_")
+            axpy = getattr(lib, f"scipy_cblas_{letter}axpy64_")
             n, p = ctypes.c_int64, ctypes.c_void_p
-            scal.argtypes, scal.restype = [n, real, p, n], None
-            axpy.argtypes, axpy.restype = [n, real, p, n, p, n], None
-            found[dtype] = (scal, axpy)
+            axpy.argtypes, axpy.restype = [n, real, p, n, p, n], None  # n, a, x, x's stride, y, y's stride
+            found[dtype] = axpy
         return found
     except (OSError, AttributeError):
         return None
 
 
-_ROUTINES = _load()
-available = _ROUTINES is not None
+_AXPY = _load()
+available = _AXPY is not None
 
 
 def _fits(y: np.ndarray) -> bool:
     return (y.__class__ is np.ndarray and y.size >= max(MIN_SIZE, 1) and y.flags.c_contiguous and y.flags.writeable
-            and y.dtype in _ROUTINES)
+            and y.dtype in _AXPY)
 
 
 def _pair(y: np.ndarray, x) -> bool:
@@ -84,23 +82,14 @@ def _address(view) -> int:
     return ctypes.addressof(view) if view.__class__ is ctypes.c_char else view.data
 
 
-def scale_(y: np.ndarray, a: float) -> np.ndarray:
-    """y *= a, in place (`np.multiply(y, a, out=y)`)."""
-    if _ROUTINES is not None and a.__class__ is float and a != 0 and a != 1 and math.isfinite(a) and _fits(y):
-        view = _view(y)
-        _ROUTINES[y.dtype][0](y.size, a, _address(view), 1)
-        return y
-    return np.multiply(y, a, out=y)
-
-
 def _axpy(y: np.ndarray, sign: float, x: np.ndarray) -> None:
     into, source = _view(y), _view(x)
-    _ROUTINES[y.dtype][1](y.size, sign, _address(source), 1, _address(into), 1)
+    _AXPY[y.dtype](y.size, sign, _address(source), 1, _address(into), 1)
 
 
 def add_(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """y += x, in place (`np.add(y, x, out=y)`)."""
-    if _ROUTINES is not None and _fits(y) and _pair(y, x):
+    if _AXPY is not None and _fits(y) and _pair(y, x):
         _axpy(y, 1.0, x)
         return y
     return np.add(y, x, out=y)
@@ -108,7 +97,7 @@ def add_(y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def subtract_(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """y -= x, in place (`np.subtract(y, x, out=y)`)."""
-    if _ROUTINES is not None and _fits(y) and _pair(y, x):
+    if _AXPY is not None and _fits(y) and _pair(y, x):
         _axpy(y, -1.0, x)
         return y
     return np.subtract(y, x, out=y)

@@ -4,19 +4,19 @@ They work on Tensors and on Values alike. For a Tensor whose gradient is an
 array of its own shape and dtype (what backward() gives), each update is
 NumPy arithmetic with `out=`, into the parameter, its buffers and one or two
 scratch arrays kept per parameter: no fresh memory per step. The long in-place
-steps (y *= a, y += x, y -= x) go through blas.py, which gives NumPy's numbers
-(NaNs' bits aside: see there) with the work split between OpenBLAS's threads.
-Anything else (a Value's float, a gradient set by hand in another dtype) takes
-the same formulas written with augmented assignments, which act in place on
-arrays and rebind floats. All give the same numbers: the same operations in the
-same order.
+sums (y += x, y -= x) go through blas.py, which gives NumPy's numbers (NaNs'
+bits aside: see there) with the work split between OpenBLAS's threads. Anything
+else (a Value's float, a gradient set by hand in another dtype) takes the same
+formulas written with augmented assignments, which act in place on arrays and
+rebind floats. All give the same numbers (with the same caveat): the same
+operations in the same order.
 Either way the update ends by assigning `p.data`, which is what advances a
 Tensor's version (so a graph built before the step refuses to backpropagate).
 
 When every parameter is an array of one dtype, the gradients, buffers and
 scratch arrays of all of them also lie end to end in one flat array each
 (`_Flat`): zero_grad() lends backward() the gradients' places in it, and a step
-is then a handful of long NumPy calls, the same arithmetic, instead of a handful
+is then a handful of long calls, the same arithmetic, instead of a handful
 per parameter (for a small layer the call costs more than its numbers).
 """
 
@@ -147,7 +147,7 @@ class Optimizer:
 
 class _Flat:
     """Arrays shaped like the parameters, laid end to end in one flat array: the gradients (lent to backward()
-    by zero_grad()), each optimizer buffer, and scratch. A step on them is a few long NumPy calls."""
+    by zero_grad()), each optimizer buffer, and scratch. A step on them is a few long calls."""
 
     def __init__(self, params: list) -> None:
         self.datas = [p.data for p in params]  # the arrays the layout was made for: another one means a new layout
@@ -312,7 +312,7 @@ class SGD(Optimizer):
             if buf is None:
                 buf = g.copy()
             else:
-                blas.scale_(buf, momentum)
+                np.multiply(buf, momentum, out=buf)
                 blas.add_(buf, g)
             if self.nesterov:
                 np.multiply(buf, momentum, out=t)
@@ -392,9 +392,9 @@ class Adam(Optimizer):
         lr, eps = float(self.lr), float(self.eps)
         if m is None:
             m, v = g * 0, g * 0  # as above (so a nan or inf gradient gives the same nan)
-        blas.scale_(m, b1)
+        np.multiply(m, b1, out=m)
         blas.add_(m, np.multiply(g, 1 - b1, out=s))
-        blas.scale_(v, b2)
+        np.multiply(v, b2, out=v)
         np.multiply(np.multiply(g, 1 - b2, out=s), g, out=s)  # ((1 − b2) · g) · g, left to right as written above
         blas.add_(v, s)
         np.divide(v, 1 - b2 ** t, out=s)

@@ -1,5 +1,5 @@
-"""blas.py's in-place updates give NumPy's ufuncs' numbers bit for bit (NaNs: see `both_nan`), and leave to NumPy
-what OpenBLAS can't take.
+"""blas.py's in-place sums give NumPy's ufuncs' numbers bit for bit (NaNs: see `both_nan`), and leave to NumPy
+what OpenBLAS's axpy can't take.
 
 The optimizers' numbers through them: tests/test_speed_paths.py. No timing here: benchmarks/mnist_epoch.py
 measures whether they are faster.
@@ -53,17 +53,6 @@ def test_the_openblas_numpy_loaded_is_found():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("factor", [0.9, 0.05, -1.5, 1e-30, 3e30, 1e-300])
-def test_scale_gives_numpys_numbers(dtype, factor, blas_calls):
-    y = awkward(N, dtype)
-    with np.errstate(all="ignore"):
-        expected = np.multiply(y, factor, out=y.copy())
-        blas.scale_(y, factor)
-    assert same(y, expected)
-    assert blas_calls == (["scal"] if blas.available else [])
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", ["add_", "subtract_"])
 def test_add_and_subtract_give_numpys_numbers(dtype, name, blas_calls):
     y, x = awkward(N, dtype, 1), awkward(N, dtype, 2)
@@ -76,52 +65,42 @@ def test_add_and_subtract_give_numpys_numbers(dtype, name, blas_calls):
         getattr(blas, name)(y, x)
     assert np.isnan(y[both_nan]).all()  # NaN, but perhaps with x's bits rather than y's: the one difference
     assert same(y[~both_nan], expected[~both_nan])
-    assert blas_calls == (["axpy"] if blas.available else [])
+    assert blas_calls == ([np.dtype(dtype).name] if blas.available else [])
 
 
-CANT_TAKE = {  # case: the routines still called (a y that fits with an x that does not: scale_ takes y alone)
-    "short": [], "strided": [], "transposed": [], "integers": [],
-    "mixed dtypes": ["scal"], "overlapping": ["scal"], "same array": ["scal"],
-    "zero factor": ["axpy", "axpy"], "infinite factor": ["axpy", "axpy"], "factor one": ["axpy", "axpy"],
-    "NumPy scalar factor": ["axpy", "axpy"],
-}
+CANT_TAKE = ["short", "strided", "transposed", "integers", "mixed dtypes", "overlapping", "same array",
+             "a subclass"]
 
 
-def operands(case: str) -> tuple[np.ndarray, np.ndarray, float]:
-    """Fresh y and x (and a factor) for one case of CANT_TAKE."""
+def operands(case: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fresh y and x for one case of CANT_TAKE."""
     y, x = np.arange(N, dtype=np.float32) * np.float32(1.37), np.ones(N, np.float32)
     if case == "short":
-        return y[:blas.MIN_SIZE - 1], x[:blas.MIN_SIZE - 1], 0.5
+        return y[:blas.MIN_SIZE - 1], x[:blas.MIN_SIZE - 1]
     if case == "strided":
-        return np.arange(2.0 * N, dtype=np.float32)[::2], np.ones(2 * N, np.float32)[::2], 0.5
+        return np.arange(2.0 * N, dtype=np.float32)[::2], np.ones(2 * N, np.float32)[::2]
     if case == "transposed":  # F-ordered: its elements lie in another order than a C-ordered x's
-        return np.arange(2.0 * N, dtype=np.float32).reshape(2, N).T, np.ones((N, 2), np.float32), 0.5
+        return np.arange(2.0 * N, dtype=np.float32).reshape(2, N).T, np.ones((N, 2), np.float32)
     if case == "integers":
-        return np.arange(N), np.ones(N, dtype=np.int64), 2
+        return np.arange(N), np.ones(N, dtype=np.int64)
     if case == "mixed dtypes":
-        return y, x.astype(np.float64), 0.5
+        return y, x.astype(np.float64)
     if case == "overlapping":
         base = np.arange(N + 1, dtype=np.float32)
-        return base[1:], base[:-1], 0.5
+        return base[1:], base[:-1]
     if case == "same array":
-        return y, y, 0.5
-    if case == "NumPy scalar factor":  # a strong float64: NumPy multiplies in float64, then rounds to float32
-        return y, x, np.float64(1 / 3)
-    y[0] = nans(np.float32)[4]  # a signalling NaN: 0 · it, inf · it and 1 · it must give NaN, and a quiet one
-    return y, x, {"zero factor": 0.0, "infinite factor": np.inf, "factor one": 1.0}[case]
+        return y, y
+    return y.view(np.recarray), x  # "a subclass"
 
 
-@pytest.mark.parametrize("case", list(CANT_TAKE))
+@pytest.mark.parametrize("case", CANT_TAKE)
 def test_what_openblas_cant_take_goes_to_numpy_with_the_same_numbers(case, blas_calls):
-    with np.errstate(all="ignore"):
-        for name, ufunc in (("add_", np.add), ("subtract_", np.subtract)):
-            y, x, _ = operands(case)
-            expected = ufunc(y, x, out=y.copy())
-            assert same(getattr(blas, name)(y, x), expected) and same(y, expected)
-        y, _, factor = operands(case)
-        expected = np.multiply(y, factor, out=y.copy())
-        assert same(blas.scale_(y, factor), expected) and same(y, expected)
-    assert blas_calls == (CANT_TAKE[case] if blas.available else [])
+    for name, ufunc in (("add_", np.add), ("subtract_", np.subtract)):
+        y, x = operands(case)
+        expected = ufunc(y, x, out=y.copy())
+        assert same(np.asarray(getattr(blas, name)(y, x)), np.asarray(expected))
+        assert same(np.asarray(y), np.asarray(expected))
+    assert blas_calls == []
 
 
 def test_the_same_array_added_to_itself_doubles():
@@ -133,14 +112,13 @@ def test_the_same_array_added_to_itself_doubles():
 def test_a_read_only_array_is_refused_as_numpy_refuses_it():
     y = np.zeros(N, np.float32)
     y.flags.writeable = False
-    with pytest.raises(ValueError, match="read-only"):
-        blas.add_(y, np.ones(N, np.float32))
-    with pytest.raises(ValueError, match="read-only"):
-        blas.scale_(y, 2.0)
+    for update in (blas.add_, blas.subtract_):
+        with pytest.raises(ValueError, match="read-only"):
+            update(y, np.ones(N, np.float32))
 
 
 def test_a_read_only_x_is_read_through_openblas_too(blas_calls):
     y, x = np.arange(N, dtype=np.float32), np.full(N, 0.25, np.float32)
     x.flags.writeable = False  # it gives no writeable buffer for a ctypes view: its address comes another way
     assert same(blas.subtract_(y, x), np.arange(N, dtype=np.float32) - np.float32(0.25))
-    assert blas_calls == (["axpy"] if blas.available else [])
+    assert blas_calls == (["float32"] if blas.available else [])
