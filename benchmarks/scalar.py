@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import statistics
 import time
@@ -73,11 +74,14 @@ def chain_backward(n: int) -> float:
 ROUNDS, SMALL_PER_ROUND = 5, 5
 
 
+def in_turns(measure, key=None) -> list[tuple]:
+    """ROUNDS pairs (the best of SMALL_PER_ROUND `measure(10_000)`, one `measure(1_000_000)`), round by round."""
+    return [(min((measure(10_000) for _ in range(SMALL_PER_ROUND)), key=key), measure(1_000_000))
+            for _ in range(ROUNDS)]
+
+
 def chains() -> None:
-    rounds = []
-    for _ in range(ROUNDS):
-        small = min(chain_backward(10_000) for _ in range(SMALL_PER_ROUND))
-        rounds.append((small, chain_backward(1_000_000)))
+    rounds = in_turns(chain_backward)
     small, big = (statistics.median(r[i] for r in rounds) for i in (0, 1))
     ratio = statistics.median(b / s for s, b in rounds)
     print(f"chain backward: 10,000 nodes {small * 1e9:.0f} ns/node, 1,000,000 nodes {big * 1e9:.0f} ns/node "
@@ -101,11 +105,8 @@ def chain_build_and_backward(n: int, paused: bool) -> tuple[float, float]:
 
 
 def building_chains() -> None:
-    rounds: dict[bool, list] = {False: [], True: []}
-    for _ in range(ROUNDS):  # taking turns, as chains() does
-        for paused in (False, True):
-            small = min((chain_build_and_backward(10_000, paused) for _ in range(SMALL_PER_ROUND)), key=sum)
-            rounds[paused].append((small, chain_build_and_backward(1_000_000, paused)))
+    rounds = {paused: in_turns(functools.partial(chain_build_and_backward, paused=paused), key=sum)
+              for paused in (False, True)}
     for i, n in enumerate((10_000, 1_000_000)):
         for paused in (False, True):
             build, backward = (statistics.median(r[i][k] for r in rounds[paused]) for k in (0, 1))

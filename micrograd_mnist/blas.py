@@ -59,45 +59,31 @@ _AXPY = _load()
 available = _AXPY is not None
 
 
-def _fits(y: np.ndarray) -> bool:
-    return (y.__class__ is np.ndarray and y.size >= max(MIN_SIZE, 1) and y.flags.c_contiguous and y.flags.writeable
-            and y.dtype in _AXPY)
+def _axpy(y: np.ndarray, a: float, x: np.ndarray) -> bool:
+    """y += a·x through OpenBLAS if it can take y and x (see above); False, having done nothing, if not."""
+    if _AXPY is None or y.__class__ is not np.ndarray or x.__class__ is not np.ndarray:
+        return False
+    if not (y.size >= max(MIN_SIZE, 1) and y.flags.c_contiguous and y.flags.writeable and y.dtype in _AXPY
+            and x.dtype == y.dtype and x.shape == y.shape and x.flags.c_contiguous and not np.may_share_memory(x, y)):
+        return False
+    _AXPY[y.dtype](y.size, a, _address(x), 1, _address(y), 1)
+    return True
 
 
-def _pair(y: np.ndarray, x) -> bool:
-    return (x.__class__ is np.ndarray and x.dtype == y.dtype and x.shape == y.shape and x.flags.c_contiguous
-            and not np.may_share_memory(x, y))
-
-
-def _view(a: np.ndarray):
-    """A ctypes object on a's memory, read for its address: quicker than `a.ctypes.data`, and while it lives
-    the array cannot be resized under the call. A read-only array gives no such view: its `ctypes` instead."""
+def _address(a: np.ndarray) -> int:
+    """Where a's numbers start: read through a ctypes view of a writeable array (quicker than `a.ctypes.data`,
+    which a read-only one needs)."""
     try:
-        return ctypes.c_char.from_buffer(a)
-    except (TypeError, ValueError):
-        return a.ctypes
-
-
-def _address(view) -> int:
-    return ctypes.addressof(view) if view.__class__ is ctypes.c_char else view.data
-
-
-def _axpy(y: np.ndarray, sign: float, x: np.ndarray) -> None:
-    into, source = _view(y), _view(x)
-    _AXPY[y.dtype](y.size, sign, _address(source), 1, _address(into), 1)
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except TypeError:
+        return a.ctypes.data
 
 
 def add_(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """y += x, in place (`np.add(y, x, out=y)`)."""
-    if _AXPY is not None and _fits(y) and _pair(y, x):
-        _axpy(y, 1.0, x)
-        return y
-    return np.add(y, x, out=y)
+    return y if _axpy(y, 1.0, x) else np.add(y, x, out=y)
 
 
 def subtract_(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """y -= x, in place (`np.subtract(y, x, out=y)`)."""
-    if _AXPY is not None and _fits(y) and _pair(y, x):
-        _axpy(y, -1.0, x)
-        return y
-    return np.subtract(y, x, out=y)
+    return y if _axpy(y, -1.0, x) else np.subtract(y, x, out=y)
