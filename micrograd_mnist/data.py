@@ -151,7 +151,6 @@ MAX_IDX_BYTES = 256 << 20
 MAX_IDX_FILE_BYTES = MAX_IDX_BYTES + (1 << 20)
 _CHUNK = 1 << 20  # how much gzip data we inflate at a time, so memory follows the data actually there
 _KIND = {3: "an image file (count x rows x cols)", 1: "a label file (one label per image)"}
-_WHOLE = "give the complete, unchanged IDX file"  # what to do about a file that is damaged, cut short or foreign
 
 
 def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
@@ -187,13 +186,13 @@ def _read_idx_stream(path: Path, f: BinaryIO, ndim: int | None, file_size: int |
     """The array in `f`, checking the header before reading data; `file_size` when known (a raw file)."""
     head = _read_upto(f, 4)
     if len(head) < 4:
-        raise DataError(f"{path}: {len(head)} bytes is too short for an IDX file (truncated?); {_WHOLE}")
+        raise _not_whole(path, f"{len(head)} bytes is too short for an IDX file (truncated?)")
     if head[:2] != b"\0\0":
-        raise DataError(f"{path}: not an IDX file (magic number 0x{head.hex()} does not start with 0x0000); {_WHOLE}")
+        raise _not_whole(path, f"not an IDX file (magic number 0x{head.hex()} does not start with 0x0000)")
     if head[2] != UBYTE:
-        raise DataError(f"{path}: IDX data type 0x{head[2]:02x} is not unsigned bytes (0x08); {_WHOLE}")
+        raise _not_whole(path, f"IDX data type 0x{head[2]:02x} is not unsigned bytes (0x08)")
     if head[3] == 0:
-        raise DataError(f"{path}: IDX header has no dimensions; {_WHOLE}")
+        raise _not_whole(path, "IDX header has no dimensions")
     if ndim is not None and head[3] != ndim:
         raise DataError(f"{path}: magic number {0x800 + head[3]}, not {0x800 + ndim}: its header gives {head[3]} "
                         f"dimension{'s' * (head[3] != 1)}, {_KIND.get(ndim, 'the file wanted')} has {ndim}; "
@@ -201,8 +200,7 @@ def _read_idx_stream(path: Path, f: BinaryIO, ndim: int | None, file_size: int |
     start = 4 + 4 * head[3]
     rest = _read_upto(f, start - 4)
     if len(rest) < start - 4:
-        raise DataError(f"{path}: truncated in the header ({4 + len(rest)} bytes, the header alone needs {start}); "
-                        f"{_WHOLE}")
+        raise _not_whole(path, f"truncated in the header ({4 + len(rest)} bytes, the header alone needs {start})")
     dims = struct.unpack(f">{head[3]}I", rest)
     size, shape = math.prod(dims), " x ".join(map(str, dims))
     if size > MAX_IDX_BYTES:
@@ -210,13 +208,17 @@ def _read_idx_stream(path: Path, f: BinaryIO, ndim: int | None, file_size: int |
                         f"file ({MAX_IDX_BYTES:,}); the file is damaged or not MNIST data")
     if file_size is not None and file_size != start + size:  # a raw file: its size says it all before reading
         problem = "truncated" if file_size < start + size else "trailing bytes"
-        raise DataError(f"{path}: {problem}: a {shape} IDX file has {start + size} bytes, this one {file_size}; "
-                        f"{_WHOLE}")
+        raise _not_whole(path, f"{problem}: a {shape} IDX file has {start + size} bytes, this one {file_size}")
     data = _read_upto(f, size + 1)  # one byte more than declared, to notice trailing data without inflating it
     if len(data) != size:
         problem, length = ("truncated", start + len(data)) if len(data) < size else ("trailing bytes", "more than that")
-        raise DataError(f"{path}: {problem}: a {shape} IDX file has {start + size} bytes, this one {length}; {_WHOLE}")
+        raise _not_whole(path, f"{problem}: a {shape} IDX file has {start + size} bytes, this one {length}")
     return np.frombuffer(data, np.uint8).reshape(dims)  # a bytearray: an ordinary writable array
+
+
+def _not_whole(path: Path, problem: str) -> DataError:
+    """The error for an IDX file that is damaged, cut short or foreign: what is wrong, then what to do."""
+    return DataError(f"{path}: {problem}; give the complete, unchanged IDX file")
 
 
 def _read_upto(f: BinaryIO, n: int) -> bytearray:
