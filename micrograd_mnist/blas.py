@@ -63,6 +63,7 @@ def _axpy(y: np.ndarray, a: float, x: np.ndarray) -> bool:
     """y += a·x through OpenBLAS if it can take y and x (see above); False, having done nothing, if not."""
     if _AXPY is None or y.__class__ is not np.ndarray or x.__class__ is not np.ndarray:
         return False
+    # max(…, 1): an empty array has no address to read (_address raises), even where a test lowers MIN_SIZE
     if not (y.size >= max(MIN_SIZE, 1) and y.flags.c_contiguous and y.flags.writeable and y.dtype in _AXPY
             and x.dtype == y.dtype and x.shape == y.shape and x.flags.c_contiguous and not np.may_share_memory(x, y)):
         return False
