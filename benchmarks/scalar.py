@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import functools
 import gc
+import importlib
 import multiprocessing
 import statistics
 import time
@@ -38,8 +39,6 @@ ENGINES = {"micrograd": "micrograd.engine", "ours": "micrograd_mnist"}
 
 def demo_worker(name: str, steps: int, conn) -> None:
     """One engine's demo, a step each time the parent asks: its heap holds that engine's graphs alone."""
-    import importlib
-
     value = importlib.import_module(ENGINES[name]).Value
     X, y = make_moons(100, seed=1)
     model = make_model(value=value, seed=1)
