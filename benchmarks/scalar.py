@@ -60,6 +60,7 @@ def demo_steps(steps: int) -> None:
         conns[name], child = context.Pipe()
         workers.append(context.Process(target=demo_worker, args=(name, steps, child), daemon=True))
         workers[-1].start()
+        child.close()  # the worker's end is the worker's alone: if it dies, recv() here raises, not hangs
     for conn in conns.values():
         conn.recv()  # both loaded before the first step is timed
     times = {name: [] for name in ENGINES}
