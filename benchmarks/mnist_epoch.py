@@ -24,6 +24,15 @@ Each round also times a cross-core write (cross_core_write): the benchmark print
 engine/floor at batch 128 and 2 threads, because on a shared 2-core machine how dear it is to hand data between
 cores changes from minute to minute, and the engine's weight updates pay for it where the floor does not.
 
+The BLAS kernel: some machines set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to force an older kernel on a
+processor that old OpenBLAS builds mishandle. That slows every matrix product: on this project's 2-core AMD
+EPYC (Zen 5), forced "Haswell" (AVX2) takes 1.25-1.6x as long per product as the "SkylakeX" (AVX-512) kernel
+NumPy's OpenBLAS 0.3.31 picks by itself, and the floor, which is nothing but products, slows the most, so the
+forced kernel flatters engine/floor (by 0.4-0.8 in two 9-round runs at batch 128, 2 threads; by less than the
+noise in three 5-round ones). So each cell runs with those two variables removed, the kernel a user's machine
+would run, and first checks that kernel's products against float64 on the benchmark's shapes;
+`--blas-env-as-is` keeps them. The report names the kernel.
+
 Goals: engine / floor <= 1.6 (batch 128, 2 threads); engine faster than hand-written NumPy and PyTorch.
 Run: `make bench`, or `python benchmarks/mnist_epoch.py [--threads 1,2] [--batches 32,128,512] [--repeats 5]`.
 The grid's other cells run `--grid-repeats` (3) epochs each, to keep `make bench` to a few minutes.
@@ -43,6 +52,8 @@ parser.add_argument("--batches", default="32,128,512", help="batch sizes, comma-
 parser.add_argument("--repeats", type=int, default=5, help="epochs per contender at batch 128 (default 5)")
 parser.add_argument("--grid-repeats", type=int, default=3, help="epochs per contender at other batches (default 3)")
 parser.add_argument("--no-profile", action="store_true", help="skip the profile")
+parser.add_argument("--blas-env-as-is", action="store_true",
+                    help="keep OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (default: removed, see above)")
 parser.add_argument("--cell", help=argparse.SUPPRESS)  # "threads,batch,repeats,profile": one cell, JSON out
 args = parser.parse_args()
 
@@ -67,6 +78,7 @@ PEAK_STEPS = 30  # peak memory is reached within the first steps: measured over 
 # floor timed straight after a PyTorch epoch took 0.143 s, and 0.130 s after a 50 ms pause (PyTorch likewise
 # after the others). Each contender waits this long before its epoch, so none pays for the one before it.
 PAUSE_S = 0.3
+FORCING = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # what a machine may set to force a BLAS kernel
 
 
 def dataset() -> tuple[np.ndarray, np.ndarray, str]:
@@ -330,9 +342,23 @@ def peak_memory(fn, weights, X, y, order, B) -> float:
     return peak
 
 
+def kernel_error(weights, X, B: int) -> float:
+    """The largest error of the floor's products, relative to the largest number in each product's float64
+    answer: about 1e-7 where the kernel is sound (float32 rounding), far more where it is not."""
+    worst = 0.0
+    for a, b, _ in GemmFloor(weights, X, B).products:
+        exact = a.astype(np.float64) @ b.astype(np.float64)
+        worst = max(worst, float(np.abs(a @ b - exact).max() / max(np.abs(exact).max(), 1e-30)))
+    return worst
+
+
 def cell(threads: int, B: int, repeats: int, with_profile: bool) -> dict:
     X, y, source = dataset()
     weights = initial_weights()
+    error = kernel_error(weights, X, B)
+    if not error < 1e-4:
+        sys.exit(f"OpenBLAS's {blas.corename()} kernel computes wrong products here (relative error {error:.1e}): "
+                 f"run with --blas-env-as-is, setting OPENBLAS_CORETYPE to a kernel that works")
     contenders = {"engine": engine_epoch, "fused": fused_epoch, "numpy": numpy_epoch, "floor": floor_epoch}
     torch_epoch = torch_epoch_factory(threads)
     if torch_epoch:
@@ -355,7 +381,8 @@ def cell(threads: int, B: int, repeats: int, with_profile: bool) -> dict:
     # the two the report prints
     peaks = {name: peak_memory(contenders[name], weights, X, y, order, B) for name in ("engine", "numpy")}
     out = {"threads": threads, "batch": B, "repeats": repeats, "source": source, "times": times,
-           "losses": losses, "peaks": peaks, "gauges": gauges}
+           "losses": losses, "peaks": peaks, "gauges": gauges, "kernel": blas.corename(), "kernel_error": error,
+           "forcing": {var: os.environ[var] for var in FORCING if var in os.environ}}
     if with_profile:
         out["profile"] = profile(weights, X, y, B)
     return out
@@ -368,6 +395,13 @@ def ratio(result: dict, a: str, b: str) -> float:
 def report(results: list[dict]) -> None:
     first = results[0]
     print(f"data: {first['source']}; float32; 784-128-64-10 ReLU; SGD momentum {MOMENTUM}")
+    kernels = sorted({str(r["kernel"]) for r in results})
+    forcing = ", ".join(f"{k}={v}" for k, v in first["forcing"].items())
+    removed = ", ".join(f"{k}={v}" for k, v in first["removed"].items())
+    how = (f"forced by {forcing}" if forcing else "OpenBLAS's own choice for this processor") + \
+        (f" ({removed} removed from the cells' environment; --blas-env-as-is keeps it)" if removed else "")
+    print(f"BLAS kernel: OpenBLAS {' / '.join(kernels)}, {how}; its products agree with float64 to "
+          f"{max(r['kernel_error'] for r in results):.1e} (relative)")
     for r in results:
         if "profile" not in r:
             continue
@@ -430,15 +464,17 @@ def main() -> None:
         print(json.dumps(cell(threads, B, repeats, bool(with_profile))))
         return
     results = []
+    env = dict(os.environ)
+    removed = {} if args.blas_env_as_is else {var: env.pop(var) for var in FORCING if var in env}
     for threads in (int(t) for t in args.threads.split(",")):
         for B in (int(b) for b in args.batches.split(",")):
             repeats = args.repeats if B == 128 else args.grid_repeats
             spec = f"{threads},{B},{repeats},{int(B == 128 and not args.no_profile)}"
             print(f"running threads {threads}, batch {B} ({repeats} epochs each) ...", file=sys.stderr, flush=True)
-            run = subprocess.run([sys.executable, __file__, "--cell", spec], capture_output=True, text=True)
+            run = subprocess.run([sys.executable, __file__, "--cell", spec], capture_output=True, text=True, env=env)
             if run.returncode:
                 sys.exit(f"cell {spec} failed:\n{run.stderr}")
-            results.append(json.loads(run.stdout.splitlines()[-1]))
+            results.append(json.loads(run.stdout.splitlines()[-1]) | {"removed": removed})
     report(results)
 
 

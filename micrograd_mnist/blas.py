@@ -11,6 +11,9 @@ without. Only NaNs can differ, and only in their bits: where y and x are both Na
 may carry x's payload and sign rather than y's. Whatever axpy can't take goes to the NumPy ufunc: another
 BLAS than the scipy-openblas in NumPy's wheels; a y that is short, strided, read-only or not a plain float32
 or float64 ndarray; an x not of y's dtype, shape and C order, or overlapping y.
+
+`corename()` names the kernel that OpenBLAS chose for this processor (or that OPENBLAS_CORETYPE forced on it),
+for a benchmark to print beside its times.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ import numpy as np
 MIN_SIZE = 16384
 
 
-def _load() -> dict | None:
-    """{dtype: axpy} from the OpenBLAS NumPy has loaded (its wheels' scipy-openblas, 64-bit integers),
-    or None for any other build. The file beside NumPy is opened only if it is already in memory
-    (RTLD_NOLOAD), so it is NumPy's own copy, sharing NumPy's threads and their count."""
+def _library() -> ctypes.CDLL | None:
+    """The OpenBLAS NumPy has loaded (its wheels' scipy-openblas, 64-bit integers), or None for any other
+    build. The file beside NumPy is opened only if it is already in memory (RTLD_NOLOAD), so it is NumPy's own
+    copy, sharing NumPy's threads and their count."""
     try:
         config = np.__config__.CONFIG["Build Dependencies"]["blas"]
         if config.get("name") != "scipy-openblas" or "USE64BITINT" not in str(config.get("openblas configuration")):
@@ -42,7 +45,16 @@ def _load() -> dict | None:
     if nowhere_else is None or len(paths) != 1:  # Windows, or none found, or more and no telling which
         return None
     try:
-        lib = ctypes.CDLL(paths[0], mode=nowhere_else | os.RTLD_LAZY)
+        return ctypes.CDLL(paths[0], mode=nowhere_else | os.RTLD_LAZY)
+    except OSError:
+        return None
+
+
+def _load(lib: ctypes.CDLL | None) -> dict | None:
+    """{dtype: axpy} from lib, or None."""
+    if lib is None:
+        return None
+    try:
         found = {}
         for dtype, letter, real in ((np.dtype(np.float32), "s", ctypes.c_float),
                                     (np.dtype(np.float64), "d", ctypes.c_double)):
@@ -51,12 +63,24 @@ def _load() -> dict | None:
             axpy.argtypes, axpy.restype = [n, real, p, n, p, n], None  # n, a, x, x's stride, y, y's stride
             found[dtype] = axpy
         return found
-    except (OSError, AttributeError):
+    except AttributeError:  # a build without these calls
         return None
 
 
-_AXPY = _load()
+_LIB = _library()
+_AXPY = _load(_LIB)
 available = _AXPY is not None
+
+
+def corename() -> str | None:
+    """OpenBLAS's name for the kernel its matrix products run ("Haswell", "SkylakeX", "Zen", ...), or None
+    where NumPy's BLAS is another."""
+    try:
+        name = _LIB.scipy_openblas_get_corename64_
+    except AttributeError:  # no library (None has no such attribute either), or one without the call
+        return None
+    name.argtypes, name.restype = [], ctypes.c_char_p
+    return name().decode("ascii", "replace").strip() or None
 
 
 def _axpy(y: np.ndarray, a: float, x: np.ndarray) -> bool:

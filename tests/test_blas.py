@@ -7,6 +7,8 @@ measures whether they are faster.
 
 from __future__ import annotations
 
+import ctypes
+import os
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +53,21 @@ def test_the_openblas_numpy_loaded_is_found():
         config = np.__config__.CONFIG["Build Dependencies"]["blas"]
         assert not blas.available or config.get("name") == "scipy-openblas"
 
+
+
+def test_corename_names_the_kernel_openblas_runs():
+    name = blas.corename()
+    if not blas.available:
+        assert name is None
+        return
+    assert name and name.isprintable()
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    if forced:  # where the environment forces a kernel, that is the one named
+        assert name.casefold() == forced.casefold()
+    # the same name stands in the build's own description of itself, read through another call
+    config = blas._LIB.scipy_openblas_get_config64_
+    config.restype = ctypes.c_char_p
+    assert name in config().decode().split()
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", ["add_", "subtract_"])
