@@ -28,7 +28,7 @@ The BLAS kernel: some machines set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to f
 processor that old OpenBLAS builds mishandle. That slows every matrix product: on this project's 2-core AMD
 EPYC (Zen 5), forced "Haswell" (AVX2) takes 1.25-1.6x as long per product as the "SkylakeX" (AVX-512) kernel
 NumPy's OpenBLAS 0.3.31 picks by itself, and the floor, which is nothing but products, slows the most, so the
-forced kernel flatters engine/floor (by 0.4-0.8 in two 9-round runs at batch 128, 2 threads; by less than the
+forced kernel flatters engine/floor (by 0.5-0.8 in two 9-round runs at batch 128, 2 threads; by less than the
 noise in three 5-round ones). So each cell runs with those two variables removed, the kernel a user's machine
 would run, and first checks that kernel's products against float64 on the benchmark's shapes;
 `--blas-env-as-is` keeps them. The report names the kernel.

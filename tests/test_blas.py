@@ -54,7 +54,6 @@ def test_the_openblas_numpy_loaded_is_found():
         assert not blas.available or config.get("name") == "scipy-openblas"
 
 
-
 def test_corename_names_the_kernel_openblas_runs():
     name = blas.corename()
     if not blas.available:
