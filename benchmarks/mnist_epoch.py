@@ -392,14 +392,16 @@ def ratio(result: dict, a: str, b: str) -> float:
     return statistics.median(x / y for x, y in zip(result["times"][a], result["times"][b]))
 
 
-def report(results: list[dict]) -> None:
+def report(results: list[dict], removed: dict[str, str]) -> None:
+    """The tables and verdicts; removed: the forcing variables taken out of the cells' environment."""
     first = results[0]
     print(f"data: {first['source']}; float32; 784-128-64-10 ReLU; SGD momentum {MOMENTUM}")
     kernels = sorted({str(r["kernel"]) for r in results})
     forcing = ", ".join(f"{k}={v}" for k, v in first["forcing"].items())
-    removed = ", ".join(f"{k}={v}" for k, v in first["removed"].items())
-    how = (f"forced by {forcing}" if forcing else "OpenBLAS's own choice for this processor") + \
-        (f" ({removed} removed from the cells' environment; --blas-env-as-is keeps it)" if removed else "")
+    how = f"forced by {forcing}" if forcing else "OpenBLAS's own choice for this processor"
+    if removed:
+        how += f" ({', '.join(f'{k}={v}' for k, v in removed.items())} removed from the cells' environment; " \
+               "--blas-env-as-is keeps it)"
     print(f"BLAS kernel: OpenBLAS {' / '.join(kernels)}, {how}; its products agree with float64 to "
           f"{max(r['kernel_error'] for r in results):.1e} (relative)")
     for r in results:
@@ -474,8 +476,8 @@ def main() -> None:
             run = subprocess.run([sys.executable, __file__, "--cell", spec], capture_output=True, text=True, env=env)
             if run.returncode:
                 sys.exit(f"cell {spec} failed:\n{run.stderr}")
-            results.append(json.loads(run.stdout.splitlines()[-1]) | {"removed": removed})
-    report(results)
+            results.append(json.loads(run.stdout.splitlines()[-1]))
+    report(results, removed)
 
 
 if __name__ == "__main__":
