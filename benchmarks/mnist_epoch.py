@@ -397,11 +397,11 @@ def report(results: list[dict], removed: dict[str, str]) -> None:
     first = results[0]
     print(f"data: {first['source']}; float32; 784-128-64-10 ReLU; SGD momentum {MOMENTUM}")
     kernels = sorted({str(r["kernel"]) for r in results})
-    forcing = ", ".join(f"{k}={v}" for k, v in first["forcing"].items())
-    how = f"forced by {forcing}" if forcing else "OpenBLAS's own choice for this processor"
+    def settings(env: dict[str, str]) -> str:
+        return ", ".join(f"{k}={v}" for k, v in env.items())
+    how = f"forced by {settings(first['forcing'])}" if first["forcing"] else "OpenBLAS's own choice for this processor"
     if removed:
-        how += f" ({', '.join(f'{k}={v}' for k, v in removed.items())} removed from the cells' environment; " \
-               "--blas-env-as-is keeps it)"
+        how += f" ({settings(removed)} removed from the cells' environment; --blas-env-as-is keeps it)"
     print(f"BLAS kernel: OpenBLAS {' / '.join(kernels)}, {how}; its products agree with float64 to "
           f"{max(r['kernel_error'] for r in results):.1e} (relative)")
     for r in results:

@@ -68,6 +68,7 @@ def test_corename_names_the_kernel_openblas_runs():
     config.restype = ctypes.c_char_p
     assert name in config().decode().split()
 
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", ["add_", "subtract_"])
 def test_add_and_subtract_give_numpys_numbers(dtype, name, blas_calls):
